@@ -1,0 +1,308 @@
+"""The `dlrecipes` command line: parse, call, render.
+
+TensorFlow is imported only by the commands that train, evaluate or export; `--help`,
+`list`, `describe`, `validate`, `schema` and `runs` never import it. Exit codes: 0 success,
+1 failure, 2 bad input, 3 dataset unavailable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dlrecipes import __version__
+from dlrecipes.errors import EXIT_FAILURE, EXIT_INTERRUPTED, RecipeError
+
+app = typer.Typer(
+    name="dlrecipes",
+    help="Declarative recipes for training the classic deep-learning architectures with Keras.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see `dlrecipes list`) or path to a .yaml file.")]
+RunArg = Annotated[str, typer.Argument(help="Run folder, run name, or recipe name (its latest complete run).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a recipe key, e.g. --set train.epochs=3 (repeatable)."),
+]
+RunsDirOpt = Annotated[
+    Optional[Path], typer.Option("--runs-dir", help="Where runs live [default: $DLRECIPES_RUNS_DIR or ./runs].")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def handles_errors(command):
+    """Turn input errors into one message and a meaningful exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RecipeError as error:
+            err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def _runs_dir(path: Path | None) -> Path:
+    from dlrecipes.runs import default_runs_dir
+
+    return path or default_runs_dir()
+
+
+def _print_json(obj) -> None:
+    out.print_json(json.dumps(obj))
+
+
+@app.command("list")
+@handles_errors
+def list_(as_json: JsonOpt = False):
+    """List the recipes: name, task, architecture, dataset, parameters, target."""
+    from dlrecipes.recipe import all_recipes, load_recipe
+    from dlrecipes.summary import summarize
+
+    rows = []
+    for name, path in all_recipes().items():
+        row = {"name": name, "path": str(path)}
+        try:
+            recipe = load_recipe(str(path)).recipe
+            target = recipe.target
+            row.update(
+                task=recipe.task.type,
+                architecture=recipe.model.arch,
+                dataset=f"{recipe.data.source}:{getattr(recipe.data, 'name', '')}",
+                params=summarize(recipe)["params"],
+                target=f"{target.metric} >= {target.value}" if target else None,
+                description=recipe.description,
+            )
+        except RecipeError as error:
+            row["error"] = error.what
+        rows.append(row)
+    if as_json:
+        return _print_json(rows)
+    table = Table(title="dlrecipes recipes")
+    for column in ("name", "task", "architecture", "dataset", "params", "target"):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["name"], f"[red]invalid: {row['error']}[/]", "", "", "", "")
+        else:
+            table.add_row(
+                row["name"], row["task"], row["architecture"], row["dataset"],
+                f"{row['params']:,}", row["target"] or "",
+            )
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = False):
+    """Show the resolved recipe and the model's layers with parameter counts (no data loaded)."""
+    import yaml
+    from rich.syntax import Syntax
+
+    from dlrecipes.recipe import load_recipe
+    from dlrecipes.summary import summarize
+
+    loaded = load_recipe(recipe, overrides or [])
+    resolved = loaded.recipe.model_dump(mode="json")
+    summary = summarize(loaded.recipe)
+    if as_json:
+        return _print_json({"recipe": resolved, "path": str(loaded.path), "model": summary})
+    out.print(f"[bold]{loaded.recipe.name}[/] ({loaded.path})")
+    out.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", background_color="default"))
+    table = Table(title=f"model '{summary['model']}': input {tuple(summary['input_shape'])}")
+    for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right")):
+        table.add_column(column, justify=justify)
+    for layer in summary["layers"]:
+        shape = tuple(layer["output_shape"]) if layer["output_shape"] is not None else "?"
+        table.add_row(layer["name"], layer["type"], str(shape), f"{layer['params']:,}")
+    table.add_section()
+    table.add_row("total", "", "", f"{summary['params']:,}")
+    table.add_row("trainable", "", "", f"{summary['trainable_params']:,}")
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def validate(
+    files: Annotated[list[str], typer.Argument(help="Recipe names or .yaml files.")],
+    overrides: SetOpt = None,
+):
+    """Check recipes against the schema and the task table, without loading data."""
+    from dlrecipes.recipe import load_recipe
+
+    failed = 0
+    for ref in files:
+        try:
+            loaded = load_recipe(ref, overrides or [])
+            out.print(f"[green]ok[/] {loaded.path}")
+        except RecipeError as error:
+            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            failed += 1
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def schema():
+    """Print the recipe JSON Schema (for editor autocompletion and validation)."""
+    from dlrecipes.recipe import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+@handles_errors
+def train(
+    recipe: RecipeArg,
+    epochs: Annotated[Optional[int], typer.Option(help="Override train.epochs.", min=1)] = None,
+    overrides: SetOpt = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override train.seed.", min=0)] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="Folder of prepared tfds data (else TFDS_DATA_DIR).")] = None,
+    runs_dir: RunsDirOpt = None,
+):
+    """Train a recipe into a new run directory (model, history, metrics, curves)."""
+    from dlrecipes.recipe import load_recipe
+
+    sets = list(overrides or [])
+    if epochs is not None:
+        sets.append(f"train.epochs={epochs}")
+    if seed is not None:
+        sets.append(f"train.seed={seed}")
+    if data_dir is not None:
+        sets.append(f"data.data_dir={data_dir}")
+    loaded = load_recipe(recipe, sets)
+    from dlrecipes.train.fit import train as train_recipe
+
+    try:
+        run = train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err)
+    except (RecipeError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - reported in one line; the run says 'failed'
+        err.print(f"[bold red]training failed:[/] {type(error).__name__}: {error}", highlight=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    from dlrecipes.runs import read_json
+
+    metrics = read_json(run / "metrics.json")
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+    out.print(f"[green]done[/] {run}\n  test: {shown}")
+
+
+@app.command()
+@handles_errors
+def evaluate(run: RunArg, runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
+    """Evaluate a run's model on its recipe's test split."""
+    from dlrecipes.runs import find_run
+
+    path = find_run(run, _runs_dir(runs_dir))
+    from dlrecipes.train.fit import evaluate as evaluate_run
+
+    results = evaluate_run(path)
+    if as_json:
+        return _print_json({"run": str(path), "test": results})
+    table = Table(title=f"{path.name}: test split")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.4f}")
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def export(
+    run: RunArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Model base path (TF Serving's --model_base_path parent).")] = Path("exports"),
+    version: Annotated[Optional[int], typer.Option(help="Version folder; the next free one by default.", min=1)] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name; the recipe's name by default.")] = None,
+    runs_dir: RunsDirOpt = None,
+):
+    """Export a run as a SavedModel for TensorFlow Serving: <out>/<name>/<version>/."""
+    from dlrecipes.runs import find_run
+
+    path = find_run(run, _runs_dir(runs_dir))
+    from dlrecipes.export import export_run
+
+    final = export_run(path, out_dir, version=version, name=name)
+    out.print(f"[green]exported[/] {final}")
+
+
+@app.command("runs")
+@handles_errors
+def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
+    """List runs with their status and final test metrics."""
+    from dlrecipes import runs
+
+    rows = []
+    for path in runs.all_runs(_runs_dir(runs_dir)):
+        info = runs.info(path)
+        metrics = {}
+        if (path / "metrics.json").is_file():
+            metrics = runs.read_json(path / "metrics.json").get("test", {})
+        status = info.get("status")
+        rows.append(
+            {
+                "run": path.name,
+                "recipe": info.get("recipe"),
+                "status": status if status == runs.COMPLETE else f"incomplete ({status})",
+                "started": info.get("started"),
+                "epochs": info.get("epochs_done"),
+                "test": metrics,
+            }
+        )
+    if as_json:
+        return _print_json(rows)
+    table = Table(title=f"runs in {_runs_dir(runs_dir)}")
+    for column in ("run", "recipe", "status", "started", "epochs", "test metrics"):
+        table.add_column(column)
+    for row in rows:
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in row["test"].items())
+        style = "" if row["status"] == "complete" else "yellow"
+        table.add_row(
+            row["run"], row["recipe"] or "", row["status"], row["started"] or "",
+            str(row["epochs"] or ""), shown, style=style,
+        )
+    out.print(table)
+
+
+def _version(value: bool):
+    if value:
+        print(f"dlrecipes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+):
+    pass
+
+
+def main() -> None:
+    # TensorFlow's C++ start-up notes (CPU features, no CUDA driver) are noise for a CLI
+    # user; TF_CPP_MIN_LOG_LEVEL=0 brings them back. Python errors are unaffected.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

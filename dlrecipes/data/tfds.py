@@ -1,0 +1,222 @@
+"""TensorFlow Datasets (tfds) as a data source.
+
+Where the data lives, first match wins: `data.data_dir` in the recipe (or `--data-dir`),
+the `TFDS_DATA_DIR` environment variable, tfds' default `~/tensorflow_datasets`.
+
+tfds downloads a dataset that is not prepared, but offline its downloader retries for
+minutes before failing. So before loading we check `builder.is_prepared()` and, when the
+data is missing and the network is not reachable, fail at once with a message that says
+how to supply the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveFloat
+
+from dlrecipes.data.registry import Signature, register_source
+from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
+from dlrecipes.schema import Section
+
+# Where tfds fetches most datasets from; reaching it is our test for "online".
+PROBE_ADDRESS = ("storage.googleapis.com", 443)
+PROBE_TIMEOUT_S = 3.0
+
+
+class Splits(Section):
+    train: str = Field("train", description="tfds split expression, e.g. 'train[:90%]'.")
+    validation: str | None = Field(
+        None, description="Split watched during training; none when omitted."
+    )
+    test: str = Field("test", description="Split reported by `evaluate` and in metrics.json.")
+
+
+class TfdsOptions(Section):
+    source: Literal["tfds"]
+    name: str = Field(
+        ..., pattern=r"^[a-z0-9_]+(/[a-z0-9_.]+)?$", description="tfds dataset name, e.g. mnist."
+    )
+    version: str | None = Field(
+        None, pattern=r"^\d+\.\d+\.\d+$", description="Dataset version; tfds' current one when omitted."
+    )
+    data_dir: str | None = Field(
+        None, description="Folder of prepared tfds data; TFDS_DATA_DIR or ~/tensorflow_datasets when omitted."
+    )
+    splits: Splits = Splits()
+    divide_by: PositiveFloat | None = Field(
+        None, description="Inputs are divided by this (255 maps pixels to [0, 1]), in training and in exports."
+    )
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
+
+
+def network_reachable(address: tuple[str, int] | None = None) -> bool:
+    """Whether a TCP connection to the download host opens within a few seconds."""
+    if os.environ.get("DLRECIPES_OFFLINE"):
+        return False
+    try:
+        with socket.create_connection(address or PROBE_ADDRESS, timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+@register_source("tfds", TfdsOptions)
+class TfdsSource:
+    def __init__(self, options: TfdsOptions):
+        self.options = options
+        self.data_dir = Path(options.data_dir).expanduser() if options.data_dir else default_data_dir()
+
+    @property
+    def full_name(self) -> str:
+        o = self.options
+        return f"{o.name}:{o.version}" if o.version else o.name
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def signature(self) -> Signature:
+        """Read from the prepared data's JSON when present; else ask tfds (imports TF)."""
+        prepared = self._prepared_dir()
+        if prepared is not None:
+            return _signature_from_json(prepared)
+        return _signature_from_info(self._builder().info)
+
+    def _prepared_dir(self) -> Path | None:
+        root = self.data_dir / self.options.name
+        if self.options.version:
+            candidates = [root / self.options.version]
+        else:
+            candidates = sorted(
+                (p for p in root.glob("*.*.*") if p.is_dir()),
+                key=lambda p: tuple(int(n) for n in p.name.split(".") if n.isdigit()),
+                reverse=True,
+            )
+        for path in candidates:
+            if (path / "features.json").is_file() and (path / "dataset_info.json").is_file():
+                return path
+        return None
+
+    # -- loading --------------------------------------------------------------------------
+
+    def _builder(self):
+        import tensorflow_datasets as tfds
+
+        try:
+            return tfds.builder(self.full_name, data_dir=str(self.data_dir))
+        except tfds.core.registered.DatasetNotFoundError:
+            names = tfds.list_builders()
+            raise RecipeError(
+                f"tfds has no dataset named '{self.options.name}'.{did_you_mean(self.options.name, names)}",
+                where="data.name",
+                fix="use a name from https://www.tensorflow.org/datasets/catalog (e.g. mnist, fashion_mnist, cifar10)",
+            ) from None
+
+    def ensure_available(self):
+        """The tfds builder, with its data prepared; fails fast when it cannot be."""
+        builder = self._builder()
+        if builder.is_prepared():
+            return builder
+        if not network_reachable():
+            expected = self.data_dir / self.options.name / str(builder.info.version)
+            raise DataUnavailableError(
+                f"dataset '{self.full_name}' is not prepared in {self.data_dir} "
+                f"(looked for {expected}) and cannot be downloaded: no network.",
+                where="data.name / data.data_dir / --data-dir / TFDS_DATA_DIR",
+                fix=(
+                    f"on a machine with internet run `tfds build {self.options.name} --data_dir DIR` "
+                    "(or train this recipe there once), copy DIR here, then pass --data-dir DIR "
+                    "or set TFDS_DATA_DIR=DIR"
+                ),
+            )
+        builder.download_and_prepare()
+        return builder
+
+    def load(self) -> dict:
+        """The recipe's splits as unbatched (inputs, label) datasets in their raw dtype."""
+        builder = self.ensure_available()
+        datasets = {}
+        for role, split in self.options.splits.model_dump().items():
+            if split is None:
+                continue
+            try:
+                datasets[role] = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+            except (ValueError, KeyError) as err:
+                available = ", ".join(builder.info.splits)
+                raise RecipeError(
+                    f"split '{split}' is not valid for dataset '{self.options.name}': {err}",
+                    where=f"data.splits.{role}",
+                    fix=f"use one of the dataset's splits ({available}), optionally sliced like 'train[:90%]'",
+                ) from None
+        return datasets
+
+    def train_signature(self) -> Signature:
+        """The signature from tfds itself, once the data is available (used for training)."""
+        return _signature_from_info(self.ensure_available().info)
+
+    def preprocess(self, x):
+        import tensorflow as tf
+
+        x = tf.cast(x, tf.float32)
+        if self.options.divide_by:
+            x = x / self.options.divide_by
+        return x
+
+
+def _signature_from_info(info) -> Signature:
+    input_key, target_key = info.supervised_keys
+    feature, target = info.features[input_key], info.features[target_key]
+    names = tuple(getattr(target, "names", None) or ()) or None
+    num_outputs = getattr(target, "num_classes", None) or int(max(1, _size(target.shape)))
+    return Signature(
+        input_shape=tuple(int(d) if d is not None else None for d in feature.shape),
+        input_dtype=str(feature.np_dtype.__name__ if isinstance(feature.np_dtype, type) else feature.np_dtype),
+        num_outputs=int(num_outputs),
+        class_names=names,
+        split_sizes={name: split.num_examples for name, split in info.splits.items()},
+    )
+
+
+def _size(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _signature_from_json(path: Path) -> Signature:
+    """Parse the features.json / dataset_info.json that tfds writes next to the records."""
+    info = json.loads((path / "dataset_info.json").read_text())
+    features = json.loads((path / "features.json").read_text())["featuresDict"]["features"]
+    input_key, target_key = (item["featureKey"] for item in info["supervisedKeys"]["tuple"]["items"])
+
+    spec = features[input_key]
+    body = spec.get("image") or spec.get("tensor")
+    if body is None:
+        raise RecipeError(f"unsupported tfds feature type for '{input_key}' in {path / 'features.json'}")
+    shape = tuple(int(d) if int(d) >= 0 else None for d in body["shape"]["dimensions"])
+
+    target = features[target_key]
+    if "classLabel" in target:
+        num_outputs = int(target["classLabel"]["numClasses"])
+        labels_file = path / f"{target_key}.labels.txt"
+        names = tuple(labels_file.read_text().split("\n")) if labels_file.is_file() else None
+        if names:
+            names = tuple(n for n in names if n)
+    else:
+        dims = target.get("tensor", {}).get("shape", {}).get("dimensions", [])
+        num_outputs, names = max(1, _size(int(d) for d in dims)), None
+    sizes = {s["name"]: sum(int(n) for n in s.get("shardLengths", [])) for s in info.get("splits", [])}
+    return Signature(
+        input_shape=shape,
+        input_dtype=body.get("dtype", "float32"),
+        num_outputs=num_outputs,
+        class_names=names,
+        split_sizes=sizes,
+    )

@@ -1,0 +1,63 @@
+"""The one error type users see.
+
+Every failure caused by the user's input (a recipe, a flag, a file, a dataset) is raised as
+a `RecipeError` carrying what went wrong, where, and how to fix it. The CLI prints it as one
+message and exits with `exit_code`; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # training or export failed for a reason that is not the input's fault
+EXIT_BAD_INPUT = 2  # recipe, flag, file or run reference is wrong
+EXIT_DATA_UNAVAILABLE = 3  # the dataset is not on this machine and cannot be downloaded
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
+class RecipeError(Exception):
+    """A problem with the user's input, reported as what / where / how to fix."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        where: str | None = None,
+        fix: str | None = None,
+        details: list[str] | None = None,
+        exit_code: int = EXIT_BAD_INPUT,
+    ):
+        super().__init__(what)
+        self.what = what
+        self.details = details or []
+        self.where = where
+        self.fix = fix
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        lines = [self.what] + [f"  {detail}" for detail in self.details]
+        if self.where:
+            lines.append(f"  where: {self.where}")
+        if self.fix:
+            lines.append(f"  fix:   {self.fix}")
+        return "\n".join(lines)
+
+
+class DataUnavailableError(RecipeError):
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None):
+        super().__init__(what, where=where, fix=fix, exit_code=EXIT_DATA_UNAVAILABLE)
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The most similar choice to a probably misspelt `word`, or None."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' Did you mean 'x'?' when a close choice exists, else ''."""
+    match = closest(word, choices)
+    return f" Did you mean '{match}'?" if match else ""

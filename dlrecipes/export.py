@@ -1,0 +1,67 @@
+"""Export a run as a SavedModel that TensorFlow Serving loads.
+
+Layout: `<out>/<model name>/<version>/`, version an integer, as TF Serving expects. The
+`serving_default` signature takes the raw inputs the dataset stores (uint8 images for
+tfds image datasets): the recipe's preprocessing is traced into the graph, so clients
+send what they have. The export is written under a temporary name and renamed into
+place, so a version folder is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from dlrecipes import runs, tasks
+from dlrecipes.data import Signature, get_source
+from dlrecipes.errors import RecipeError
+
+INPUT_NAME = "inputs"
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_run(run: Path, out_dir: Path, version: int | None = None, name: str | None = None) -> Path:
+    import keras
+    import tensorflow as tf
+
+    recipe = runs.load_run_recipe(run)
+    signature = Signature(**runs.read_json(run / "signature.json"))
+    source = get_source(recipe.data)
+    model_dir = out_dir / (name or recipe.name)
+    version = version or next_version(model_dir)
+    final = model_dir / str(version)
+    if final.exists():
+        raise RecipeError(
+            f"version {version} of '{model_dir.name}' already exists.",
+            where=str(final),
+            fix="omit --version to write the next free version, or choose another one",
+        )
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    output_name = tasks.TASKS[recipe.task.type].output_name
+
+    def serve(inputs):
+        return {output_name: model(source.preprocess(inputs), training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        input_signature=[
+            tf.TensorSpec((None, *signature.input_shape), signature.input_dtype, name=INPUT_NAME)
+        ],
+    )
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".tmp-{version}-{os.getpid()}"
+    try:
+        archive.write_out(str(tmp), verbose=False)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final

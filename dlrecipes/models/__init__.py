@@ -1,0 +1,26 @@
+"""Model builders, one module per architecture, registered by name (see `registry`)."""
+
+import importlib
+import pkgutil
+
+from dlrecipes.models.registry import ModelEntry, get_model, list_models, register_model
+
+# Importing each module runs its @register_model; keras is imported only when a builder runs.
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("registry", "common"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["ModelEntry", "build_model", "get_model", "list_models", "register_model"]
+
+
+def build_model(recipe, signature):
+    """The recipe's architecture with the task's head, for inputs of `signature`."""
+    from dlrecipes import tasks
+    from dlrecipes.errors import RecipeError
+
+    problem = tasks.check_outputs(recipe.task.type, signature.num_outputs)
+    if problem:
+        raise RecipeError(problem + ".", where="task.type")
+    entry = get_model(recipe.model.arch)
+    head = tasks.head_layers(recipe.task.type, signature.num_outputs)
+    return entry.build(recipe.model, tuple(signature.input_shape), head)

@@ -1,0 +1,55 @@
+"""What every builder shares: the common recipe options and assembly of layer stacks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dlrecipes.errors import RecipeError
+from dlrecipes.schema import Section
+
+Activation = Literal["relu", "elu", "gelu", "selu", "swish", "tanh", "sigmoid", "leaky_relu"]
+
+
+class ModelOptions(Section):
+    """Options every architecture accepts; each builder subclasses this with its own."""
+
+    api: Literal["sequential", "functional"] = Field(
+        "sequential",
+        description="Build with keras.Sequential or the functional API (same layers, same weights).",
+    )
+
+
+def activation_layer(name: str, layer_name: str):
+    """An activation as its own layer, as the Keras examples write `ReLU()`."""
+    import keras
+
+    if name == "relu":
+        return keras.layers.ReLU(name=layer_name)
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(name=layer_name)
+    return keras.layers.Activation(name, name=layer_name)
+
+
+def stack(layers: list, input_shape: tuple[int, ...], api: str, name: str):
+    """A model made of `layers` applied in order, as a Sequential or a functional model."""
+    import keras
+
+    if api == "sequential":
+        return keras.Sequential([keras.layers.InputLayer(input_shape), *layers], name=name)
+    inputs = keras.Input(input_shape, name="inputs")
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def require_functional(options: ModelOptions, arch: str) -> None:
+    """Refuse `api: sequential` for topologies with branches (ResNet, Inception)."""
+    if options.api != "functional":
+        raise RecipeError(
+            f"architecture '{arch}' has branching blocks and cannot be built as keras.Sequential. "
+            f"Received: model.api={options.api!r}",
+            fix="set model.api: functional",
+        )

@@ -1,0 +1,97 @@
+"""Layer tables and parameter counts for `describe` and `list`, without TensorFlow.
+
+The model is built by the same builder that training uses, under Keras' numpy backend
+(TensorFlow is never imported). The result is cached on disk, keyed by everything it
+depends on - the model and task sections, the data signature, the Keras version and the
+source of the builders - so `list` stays fast and a changed builder is never stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from dlrecipes.data import get_source
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "dlrecipes" / "summaries"
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted([PACKAGE / "tasks.py", *PACKAGE.glob("models/*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_key(recipe, signature) -> str:
+    parts = {
+        "task": recipe.task.model_dump(mode="json"),
+        "model": recipe.model.model_dump(mode="json"),
+        "input_shape": list(signature.input_shape),
+        "num_outputs": signature.num_outputs,
+        "keras": metadata.version("keras"),
+        "code": _code_hash(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def summarize(recipe) -> dict:
+    """{'params', 'trainable_params', 'layers': [{name, type, output_shape, params}]}."""
+    signature = get_source(recipe.data).signature()
+    path = cache_dir() / f"{_cache_key(recipe, signature)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is rebuilt below
+    summary = _build_summary(recipe, signature)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(summary))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs speed
+    return summary
+
+
+def _build_summary(recipe, signature) -> dict:
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "numpy"
+    import keras
+
+    from dlrecipes.models import build_model
+
+    model = build_model(recipe, signature)
+    layers = []
+    for layer in model.layers:
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            shape = None
+        layers.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": list(shape) if shape is not None else None,
+                "params": int(layer.count_params()),
+            }
+        )
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    return {
+        "model": model.name,
+        "params": int(model.count_params()),
+        "trainable_params": trainable,
+        "input_shape": list(signature.input_shape),
+        "num_outputs": signature.num_outputs,
+        "layers": layers,
+    }

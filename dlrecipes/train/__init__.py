@@ -1,0 +1,1 @@
+"""Training: optimizers, learning-rate schedules, callbacks and the fit loop."""

@@ -1,0 +1,156 @@
+"""Train a recipe: data -> model -> fit -> run directory.
+
+Everything that can be wrong with the input (the dataset, its splits, the head) is checked
+before the run directory exists, so bad input never leaves a run behind. Once training has
+started, a failure or Ctrl-C marks the run `failed` / `interrupted`, never `complete`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from dlrecipes import runs, tasks
+from dlrecipes.data import get_source
+from dlrecipes.data.pipeline import batched, label_transform
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A recipe made concrete: its data pipelines, the model and the training settings."""
+
+    recipe: object
+    source: object
+    signature: object
+    datasets: dict  # role -> batched tf.data.Dataset
+    steps_per_epoch: int | None
+
+
+def prepare_data(recipe, roles=("train", "validation", "test")) -> Prepared:
+    """Load the recipe's splits and wrap them in the input pipeline."""
+    source = get_source(recipe.data)
+    raw = source.load()
+    signature = source.train_signature()
+    targets = label_transform(recipe.task.type, recipe.task.label_encoding, signature.num_outputs)
+    datasets = {
+        role: batched(
+            ds,
+            preprocess=source.preprocess,
+            targets=targets,
+            batch_size=recipe.train.batch_size,
+            training=role == "train",
+            seed=recipe.train.seed,
+            shuffle_buffer=recipe.train.shuffle_buffer,
+            cache=recipe.train.cache,
+        )
+        for role, ds in raw.items()
+        if role in roles
+    }
+    steps = None
+    if "train" in raw:
+        n = int(raw["train"].cardinality())
+        steps = math.ceil(n / recipe.train.batch_size) if n > 0 else None
+    return Prepared(recipe, source, signature, datasets, steps)
+
+
+def compile_model(model, recipe, steps_per_epoch: int | None) -> None:
+    from dlrecipes.train.optimizers import build_optimizer
+    from dlrecipes.train.schedules import build_schedule
+
+    train = recipe.train
+    learning_rate = build_schedule(
+        train.schedule, train.optimizer.learning_rate, steps_per_epoch or 1, train.epochs
+    )
+    model.compile(
+        optimizer=build_optimizer(train.optimizer, learning_rate),
+        loss=tasks.loss_object(recipe.task.type, recipe.task.label_encoding),
+        metrics=tasks.metric_objects(recipe.task.type, recipe.task.label_encoding),
+    )
+
+
+def environment() -> dict:
+    import tensorflow as tf
+
+    versions = {"python": platform.python_version()}
+    for package in ("dlrecipes", "tensorflow", "keras", "tensorflow-datasets", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_physical_devices()]
+    return {"versions": versions, "platform": platform.platform(), "devices": devices, "argv": sys.argv}
+
+
+def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
+    """Train `recipe` into a new run directory under `runs_dir`; returns the run's path."""
+    import keras
+
+    from dlrecipes.models import build_model
+    from dlrecipes.plots import plot_curves
+    from dlrecipes.train.callbacks import RichProgress, RunHistory
+
+    console = console or Console(stderr=True)
+    keras.utils.set_random_seed(recipe.train.seed)
+    data = prepare_data(recipe)
+    model = build_model(recipe, data.signature)
+    compile_model(model, recipe, data.steps_per_epoch)
+
+    run = runs.create(runs_dir, recipe.name)
+    runs.update(run, seed=recipe.train.seed, epochs=recipe.train.epochs)
+    try:
+        runs.write_atomic(run / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        runs.write_json(run / "signature.json", dataclasses.asdict(data.signature))
+        runs.write_json(run / "env.json", environment())
+        console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
+        history = RunHistory(run)
+        started = time.perf_counter()
+        model.fit(
+            data.datasets["train"],
+            validation_data=data.datasets.get("validation"),
+            epochs=recipe.train.epochs,
+            shuffle=False,  # the pipeline shuffles; Keras would only warn it cannot
+            verbose=0,
+            callbacks=[RichProgress(recipe.train.epochs, data.steps_per_epoch, console), history],
+        )
+        train_seconds = time.perf_counter() - started
+        test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
+        last = history.rows[-1]
+        metrics = {
+            "train": {k: v for k, v in last.items() if k not in ("epoch",) and not k.startswith("val_")},
+            "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")} or None,
+            "test": {k: float(v) for k, v in test.items()},
+            "epochs": len(history.rows),
+            "train_seconds": round(train_seconds, 2),
+        }
+        model.save(run / ".model.tmp.keras")
+        (run / ".model.tmp.keras").replace(run / "model.keras")
+        runs.write_json(run / "metrics.json", metrics)
+        plot_curves(history.rows, tasks.main_metric(recipe.task.type), run / "curves.png", recipe.name)
+        runs.update(run, status=runs.COMPLETE, finished=runs.utc_now())
+    except KeyboardInterrupt:
+        runs.update(run, status="interrupted", finished=runs.utc_now())
+        raise
+    except BaseException as err:
+        runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
+        raise
+    return run
+
+
+def evaluate(run: Path) -> dict:
+    """Test-split metrics of a run's saved model, computed afresh."""
+    import keras
+
+    recipe = runs.load_run_recipe(run)
+    data = prepare_data(recipe, roles=("test",))
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    compile_model(model, recipe, data.steps_per_epoch)
+    results = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
+    return {k: float(v) for k, v in results.items()}

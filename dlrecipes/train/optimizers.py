@@ -1,0 +1,50 @@
+"""Optimizers, from plain SGD to Adam and its descendants, all Keras' own."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat
+
+from dlrecipes.schema import Section
+
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "nadam": "Nadam",
+    "lion": "Lion",
+}
+
+
+class OptimizerOptions(Section):
+    name: Literal[tuple(OPTIMIZERS)] = "adam"
+    learning_rate: PositiveFloat = Field(
+        1e-3, description="Initial (peak, with warmup) learning rate; a schedule changes it from here."
+    )
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD and RMSprop only.")
+    nesterov: bool = Field(False, description="Nesterov momentum; SGD only.")
+    weight_decay: float | None = Field(
+        None, ge=0.0, description="Decoupled weight decay (as in AdamW), applied by the optimizer."
+    )
+    clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient to this L2 norm.")
+    clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
+
+
+def build_optimizer(options: OptimizerOptions, learning_rate):
+    """The Keras optimizer named by the recipe; `learning_rate` may be a schedule."""
+    import keras
+
+    kwargs = {"learning_rate": learning_rate}
+    if options.name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = options.momentum
+    if options.name == "sgd":
+        kwargs["nesterov"] = options.nesterov
+    for key in ("weight_decay", "clipnorm", "clipvalue"):
+        value = getattr(options, key)
+        if value is not None:
+            kwargs[key] = value
+    return getattr(keras.optimizers, OPTIMIZERS[options.name])(**kwargs)

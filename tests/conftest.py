@@ -1,0 +1,58 @@
+"""Shared set-up: the offline MNIST data, a private cache, and no network, ever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_TFDS = REPO.parent / "shared" / "datasets" / "tfds"
+
+# Tests must never download: a dataset that is not on disk fails at once instead.
+os.environ["DLRECIPES_OFFLINE"] = "1"
+os.environ.setdefault("TFDS_DATA_DIR", str(SHARED_TFDS))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+if not (Path(os.environ["TFDS_DATA_DIR"]) / "mnist").is_dir():
+    raise RuntimeError(
+        f"the tests need the prepared MNIST data; not found under {os.environ['TFDS_DATA_DIR']}. "
+        "Set TFDS_DATA_DIR to ../shared/datasets/tfds (see README)."
+    )
+
+# Small slices keep every training in the suite to a few seconds.
+SMALL = [
+    "--set", "data.splits.train=train[:4096]",
+    "--set", "data.splits.validation=train[4096:5120]",
+    "--set", "data.splits.test=test[:2000]",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run `dlrecipes ARGS` in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "dlrecipes", *args],
+        cwd=cwd or REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One small, real mnist-dnn training shared by the tests that need a finished run."""
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = cli("train", "mnist-dnn", "--epochs", "2", *SMALL, "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(runs_dir.iterdir())
+    return run

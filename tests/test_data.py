@@ -1,0 +1,71 @@
+"""The tfds source and the input pipeline, on the real prepared MNIST."""
+
+import socket
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dlrecipes.data import get_source
+from dlrecipes.data.pipeline import batched, label_transform
+from dlrecipes.data.tfds import network_reachable
+from dlrecipes.recipe import load_recipe
+
+
+def test_signature_from_json_agrees_with_tfds():
+    source = get_source(load_recipe("fashion-mnist-cnn").recipe.data)
+    from_json = source.signature()
+    from_tfds = source.train_signature()
+    assert from_json.input_shape == from_tfds.input_shape == (28, 28, 1)
+    assert from_json.input_dtype == from_tfds.input_dtype == "uint8"
+    assert from_json.num_outputs == from_tfds.num_outputs == 10
+    assert from_json.class_names == from_tfds.class_names
+    assert from_json.class_names[0] == "T-shirt/top"
+    assert from_json.split_sizes == {"train": 60_000, "test": 10_000}
+
+
+def test_pipeline_scales_pixels_and_batches():
+    recipe = load_recipe("mnist-dnn", ["data.splits.train=train[:300]"]).recipe
+    source = get_source(recipe.data)
+    raw = source.load()
+    assert raw["train"].element_spec[0].dtype == tf.uint8  # raw until the pipeline
+    ds = batched(
+        raw["train"], preprocess=source.preprocess, targets=label_transform("multiclass", "integer", 10),
+        batch_size=128, training=True, seed=0, shuffle_buffer=300, cache=True,
+    )
+    sizes, seen = [], []
+    for x, y in ds:
+        assert x.dtype == tf.float32 and x.shape[1:] == (28, 28, 1)
+        assert float(tf.reduce_min(x)) >= 0.0 and float(tf.reduce_max(x)) <= 1.0
+        sizes.append(int(x.shape[0]))
+        seen.extend(y.numpy().tolist())
+    assert sizes == [128, 128, 44]
+    assert max(seen) <= 9 and len(set(seen)) == 10
+
+
+def test_one_hot_and_binary_targets():
+    one_hot = label_transform("multiclass", "one_hot", 10)(tf.constant([3, 0]))
+    np.testing.assert_array_equal(one_hot.numpy().argmax(1), [3, 0])
+    assert one_hot.shape == (2, 10)
+    binary = label_transform("binary", "integer", 2)(tf.constant([1, 0]))
+    assert binary.shape == (2, 1) and binary.dtype == tf.float32
+
+
+def test_network_probe_gives_up_on_an_unreachable_address(monkeypatch):
+    monkeypatch.delenv("DLRECIPES_OFFLINE")
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert network_reachable(("127.0.0.1", port)) is False
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert network_reachable(server.getsockname()) is True
+
+
+def test_offline_switch_skips_the_probe(monkeypatch):
+    monkeypatch.setenv("DLRECIPES_OFFLINE", "1")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert network_reachable(server.getsockname()) is False

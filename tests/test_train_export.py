@@ -1,0 +1,134 @@
+"""A real training end to end: run directory, evaluate, export, and a fresh-process load."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SMALL, cli
+
+RUN_FILES = {"run.json", "recipe.yaml", "signature.json", "env.json", "history.csv",
+             "model.keras", "metrics.json", "curves.png"}
+
+
+def test_run_directory_is_complete(trained_run):
+    assert {p.name for p in trained_run.iterdir()} == RUN_FILES  # no temporary files left
+    info = json.loads((trained_run / "run.json").read_text())
+    assert info["status"] == "complete" and info["epochs_done"] == 2 and info["seed"] == 0
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2
+    assert metrics["test"]["accuracy"] > 0.85  # 4k examples, 2 epochs: a real signal, not chance
+    history = (trained_run / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[:3] == ["epoch", "learning_rate", "accuracy"]
+    assert len(history) == 3
+    assert (trained_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    env = json.loads((trained_run / "env.json").read_text())
+    assert env["versions"]["tensorflow"] and env["versions"]["keras"].startswith("3.")
+    assert "train.epochs" not in (trained_run / "recipe.yaml").read_text()  # resolved, not overrides
+    assert "epochs: 2" in (trained_run / "recipe.yaml").read_text()
+
+
+def test_evaluate_reports_the_number_training_recorded(trained_run):
+    result = cli("evaluate", str(trained_run), "--json")
+    assert result.returncode == 0, result.stderr
+    evaluated = json.loads(result.stdout)["test"]
+    recorded = json.loads((trained_run / "metrics.json").read_text())["test"]
+    assert evaluated["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-6)
+    assert evaluated["loss"] == pytest.approx(recorded["loss"], rel=1e-5)
+
+
+def test_runs_lists_the_run(trained_run):
+    result = cli("runs", "--runs-dir", str(trained_run.parent), "--json")
+    (row,) = json.loads(result.stdout)
+    assert row["run"] == trained_run.name and row["status"] == "complete"
+    assert row["test"]["accuracy"] > 0.85
+
+
+FRESH_PROCESS_CHECK = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, tensorflow as tf, tensorflow_datasets as tfds, keras
+    export, model_path = sys.argv[1], sys.argv[2]
+    images = np.stack([x for x, _ in tfds.as_numpy(
+        tfds.load("mnist", split="test[:100]", as_supervised=True))])
+    loaded = tf.saved_model.load(export)
+    serve = loaded.signatures["serving_default"]
+    served = serve(inputs=tf.constant(images))["probabilities"].numpy()
+    reference = keras.models.load_model(model_path)(images.astype("float32") / 255.0).numpy()
+    print(json.dumps({"dtype": images.dtype.name, "shape": list(served.shape),
+                      "max_abs_diff": float(np.abs(served - reference).max())}))
+    """
+)
+
+
+def test_export_loads_in_a_fresh_process_and_matches_the_keras_model(trained_run, tmp_path):
+    result = cli("export", str(trained_run), "--out", str(tmp_path / "exports"))
+    assert result.returncode == 0, result.stderr
+    version = tmp_path / "exports" / "mnist-dnn" / "1"
+    assert (version / "saved_model.pb").is_file()
+    assert [p.name for p in version.parent.iterdir()] == ["1"]  # no temporary folder left
+
+    check = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_CHECK, str(version), str(trained_run / "model.keras")],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert check.returncode == 0, check.stderr
+    report = json.loads(check.stdout.strip().splitlines()[-1])
+    assert report["dtype"] == "uint8" and report["shape"] == [100, 10]
+    assert report["max_abs_diff"] < 1e-5
+
+    cli_tool = shutil.which("saved_model_cli", path=str(Path(sys.executable).parent)) or shutil.which("saved_model_cli")
+    assert cli_tool, "saved_model_cli (installed with tensorflow) not found"
+    shown = subprocess.run([cli_tool, "show", "--dir", str(version), "--all"], capture_output=True, text=True, timeout=180)
+    assert shown.returncode == 0, shown.stderr
+    assert "signature_def['serving_default']" in shown.stdout
+    assert "dtype: DT_UINT8" in shown.stdout and "shape: (-1, 28, 28, 1)" in shown.stdout
+
+    again = cli("export", str(trained_run), "--out", str(tmp_path / "exports"))
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in version.parent.iterdir()) == ["1", "2"]
+    taken = cli("export", str(trained_run), "--out", str(tmp_path / "exports"), "--version", "1")
+    assert taken.returncode == 2 and "already exists" in taken.stderr
+
+
+def test_functional_api_trains_too(tmp_path):
+    result = cli("train", "mnist-dnn", "--epochs", "1", *SMALL, "--set", "model.api=functional",
+                 "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(tmp_path.iterdir())
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] > 0.8
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_evaluate_refuses_it(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlrecipes", "train", "mnist-dnn", "--epochs", "200", *SMALL,
+         "--runs-dir", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        histories = list(tmp_path.glob("*/history.csv"))
+        if histories:
+            break
+        time.sleep(0.2)
+    assert histories, "training never finished an epoch"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    (run,) = list(tmp_path.iterdir())
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert not (run / "metrics.json").exists() and not (run / "model.keras").exists()
+
+    listed = json.loads(cli("runs", "--runs-dir", str(tmp_path), "--json").stdout)
+    assert listed[0]["status"] == "incomplete (interrupted)"
+    refused = cli("evaluate", run.name, "--runs-dir", str(tmp_path))
+    assert refused.returncode == 2 and "incomplete" in refused.stderr
