@@ -44,7 +44,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 
 def handles_errors(command):
-    """Turn input errors into one message and a meaningful exit code, never a traceback."""
+    """Turn errors into one message and a meaningful exit code, never a traceback.
+
+    Set DLRECIPES_DEBUG=1 to see the traceback of an unexpected error.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -56,6 +59,13 @@ def handles_errors(command):
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+            if os.environ.get("DLRECIPES_DEBUG"):
+                raise
+            err.print(f"[bold red]failed:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper
 
@@ -191,13 +201,7 @@ def train(
     loaded = load_recipe(recipe, sets)
     from dlrecipes.train.fit import train as train_recipe
 
-    try:
-        run = train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err)
-    except (RecipeError, KeyboardInterrupt):
-        raise
-    except Exception as error:  # noqa: BLE001 - reported in one line; the run says 'failed'
-        err.print(f"[bold red]training failed:[/] {type(error).__name__}: {error}", highlight=False)
-        raise typer.Exit(EXIT_FAILURE) from None
+    run = train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err)
     from dlrecipes.runs import read_json
 
     metrics = read_json(run / "metrics.json")

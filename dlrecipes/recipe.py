@@ -380,7 +380,7 @@ def _describe(error: dict, raw: dict, text: str | None, overrides: list[Override
         parent = _class_at(path[:-1], raw)
         allowed = sorted(parent.model_fields) if parent else []
         key = str(path[-1])
-        message = f"unknown key '{key}'.{did_you_mean(key, allowed)}"
+        message = f"unknown key '{key}' (given: {error.get('input')!r}).{did_you_mean(key, allowed)}"
         if allowed:
             message += f" Allowed here: {', '.join(allowed)}."
     elif kind in ("union_tag_invalid", "union_tag_not_found"):

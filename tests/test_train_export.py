@@ -132,3 +132,11 @@ def test_ctrl_c_marks_the_run_interrupted_and_evaluate_refuses_it(tmp_path):
     assert listed[0]["status"] == "incomplete (interrupted)"
     refused = cli("evaluate", run.name, "--runs-dir", str(tmp_path))
     assert refused.returncode == 2 and "incomplete" in refused.stderr
+
+
+def test_unexpected_failure_is_one_line_and_exit_1(trained_run, tmp_path):
+    blocker = tmp_path / "exports"
+    blocker.write_text("a file where the export folder should go")
+    result = cli("export", str(trained_run), "--out", str(blocker))
+    assert result.returncode == 1, result.stderr
+    assert "failed:" in result.stderr and "Traceback" not in result.stderr

@@ -28,7 +28,9 @@ class CNNOptions(ModelOptions):
     batch_norm: bool = Field(False, description="BatchNormalization after each convolution.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after each block.")
     dense: list[PositiveInt] = Field([], description="Units of Dense layers before the head.")
-    dense_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout before each Dense layer and the head.")
+    dense_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout after each Dense layer (after Flatten when there is none)."
+    )
 
 
 @register_model("cnn", CNNOptions)
@@ -55,10 +57,10 @@ def cnn(options: CNNOptions, input_shape: tuple[int, ...], head: list):
             layers.append(keras.layers.Dropout(options.dropout, name=f"block{b}_dropout"))
     layers.append(keras.layers.Flatten(name="flatten"))
     for i, units in enumerate(options.dense, start=1):
-        if options.dense_dropout:
-            layers.append(keras.layers.Dropout(options.dense_dropout, name=f"fc{i}_dropout"))
         layers.append(keras.layers.Dense(units, name=f"fc{i}"))
         layers.append(activation_layer(options.activation, f"fc{i}_{options.activation}"))
-    if options.dense_dropout:
-        layers.append(keras.layers.Dropout(options.dense_dropout, name="head_dropout"))
+        if options.dense_dropout:
+            layers.append(keras.layers.Dropout(options.dense_dropout, name=f"fc{i}_dropout"))
+    if options.dense_dropout and not options.dense:
+        layers.append(keras.layers.Dropout(options.dense_dropout, name="flatten_dropout"))
     return stack(layers + head, input_shape, options.api, name="cnn")

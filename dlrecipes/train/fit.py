@@ -137,6 +137,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.update(run, status=runs.COMPLETE, finished=runs.utc_now())
     except KeyboardInterrupt:
         runs.update(run, status="interrupted", finished=runs.utc_now())
+        console.print(f"run {run} marked interrupted")
         raise
     except BaseException as err:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")

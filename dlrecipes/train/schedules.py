@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
 from dlrecipes.schema import Section
 
@@ -23,6 +23,13 @@ class ScheduleOptions(Section):
     boundaries: list[PositiveInt] = Field([], description="step: epochs at which the rate is multiplied by factor.")
     factor: PositiveFloat = Field(0.1, description="step: multiplier at each boundary.")
     decay_rate: PositiveFloat = Field(0.9, description="exponential: multiplier per epoch.")
+
+    @field_validator("boundaries")
+    @classmethod
+    def _increasing(cls, boundaries):
+        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"boundaries must be strictly increasing epochs, e.g. [30, 60]; given {boundaries}")
+        return boundaries
 
 
 def build_schedule(options: ScheduleOptions, learning_rate: float, steps_per_epoch: int, epochs: int):
