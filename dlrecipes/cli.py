@@ -96,9 +96,10 @@ def list_(as_json: JsonOpt = False):
             row.update(
                 task=recipe.task.type,
                 architecture=recipe.model.arch,
-                dataset=f"{recipe.data.source}:{getattr(recipe.data, 'name', '')}",
+                source=recipe.data.source,
+                dataset=getattr(recipe.data, "name", None) or recipe.data.source,
                 params=summarize(recipe)["params"],
-                target=f"{target.metric} >= {target.value}" if target else None,
+                target=f"{target.metric} {target.value}" if target else None,
                 description=recipe.description,
             )
         except RecipeError as error:
@@ -106,9 +107,10 @@ def list_(as_json: JsonOpt = False):
         rows.append(row)
     if as_json:
         return _print_json(rows)
-    table = Table(title="dlrecipes recipes")
-    for column in ("name", "task", "architecture", "dataset", "params", "target"):
-        table.add_column(column, justify="right" if column == "params" else "left")
+    # Compact, unwrapped columns: names are what users copy into the next command.
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("name", "task", "arch", "dataset", "params", "target"):
+        table.add_column(column, justify="right" if column == "params" else "left", no_wrap=True)
     for row in rows:
         if "error" in row:
             table.add_row(row["name"], f"[red]invalid: {row['error']}[/]", "", "", "", "")

@@ -39,7 +39,8 @@ def test_list_json_has_every_recipe_with_its_parameter_count():
     assert rows["mnist-dnn"]["params"] == 235_146
     assert rows["mnist-dnn"]["task"] == "multiclass"
     assert rows["mnist-cnn"]["architecture"] == "cnn"
-    assert rows["fashion-mnist-cnn"]["dataset"] == "tfds:fashion_mnist"
+    assert rows["fashion-mnist-cnn"]["dataset"] == "fashion_mnist"
+    assert rows["fashion-mnist-cnn"]["source"] == "tfds"
 
 
 def test_describe_shows_the_layer_table_and_resolved_recipe():

@@ -34,11 +34,16 @@ def test_sequential_and_functional_are_the_same_network(recipe):
 
 
 def test_cnn_layers_follow_the_blocks():
-    model = build_model(load_recipe("fashion-mnist-cnn").recipe, MNIST)
+    model = build_model(load_recipe("fashion-mnist-cnn", ["model.blocks=[[16, 16], [32]]"]).recipe, MNIST)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert [c.filters for c in convs] == [32, 64]
-    assert all(not c.use_bias for c in convs)  # batch norm follows each one
+    assert [c.filters for c in convs] == [16, 16, 32]
+    assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 2
+    assert all(c.use_bias for c in convs)
     assert model.output_shape == (None, 10)
+    with_bn = build_model(load_recipe("fashion-mnist-cnn", ["model.batch_norm=true"]).recipe, MNIST)
+    convs = [layer for layer in with_bn.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(not c.use_bias for c in convs)  # batch norm's beta replaces the bias
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in with_bn.layers) == 2
 
 
 def test_registry_lists_and_refuses_unknown_names():
