@@ -17,7 +17,11 @@ install:
 test:
 	$(BIN)/python -m pytest -q
 
+# About 30 minutes on 2 cores; each script also runs alone (see bench/*.py).
 bench:
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/accuracy.py
 
 clean:

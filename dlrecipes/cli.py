@@ -38,7 +38,7 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override a recipe key, e.g. --set train.epochs=3 (repeatable)."),
 ]
 RunsDirOpt = Annotated[
-    Optional[Path], typer.Option("--runs-dir", help="Where runs live [default: $DLRECIPES_RUNS_DIR or ./runs].")
+    Optional[Path], typer.Option("--runs-dir", help="Where runs live (default: $DLRECIPES_RUNS_DIR, else ./runs).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -189,17 +189,26 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Override train.seed.", min=0)] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Folder of prepared tfds data (else TFDS_DATA_DIR).")] = None,
     runs_dir: RunsDirOpt = None,
+    strategy: Annotated[
+        Optional[str], typer.Option(help="tf.distribute strategy: auto, one-device, mirrored.", rich_help_panel="Runtime")
+    ] = None,
+    mixed_precision: Annotated[
+        Optional[bool], typer.Option("--mixed-precision/--no-mixed-precision", help="float16 (GPU) / bfloat16 (CPU) compute.", rich_help_panel="Runtime")
+    ] = None,
+    xla: Annotated[
+        Optional[bool], typer.Option("--xla/--no-xla", help="Force XLA compilation on or off (default: Keras decides; off on CPUs).", rich_help_panel="Runtime")
+    ] = None,
 ):
     """Train a recipe into a new run directory (model, history, metrics, curves)."""
     from dlrecipes.recipe import load_recipe
 
     sets = list(overrides or [])
-    if epochs is not None:
-        sets.append(f"train.epochs={epochs}")
-    if seed is not None:
-        sets.append(f"train.seed={seed}")
-    if data_dir is not None:
-        sets.append(f"data.data_dir={data_dir}")
+    flags = {
+        "train.epochs": epochs, "train.seed": seed, "data.data_dir": data_dir,
+        "runtime.strategy": strategy, "runtime.mixed_precision": mixed_precision,
+        "runtime.jit_compile": None if xla is None else str(xla).lower(),
+    }
+    sets += [f"{key}={value}" for key, value in flags.items() if value is not None]
     loaded = load_recipe(recipe, sets)
     from dlrecipes.train.fit import train as train_recipe
 

@@ -25,6 +25,7 @@ from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.models.registry import _MODELS
 from dlrecipes.schema import Section
 from dlrecipes.train.optimizers import OptimizerOptions
+from dlrecipes.train.runtime import RuntimeOptions
 from dlrecipes.train.schedules import ScheduleOptions
 
 import dlrecipes.data  # noqa: F401  (registers the sources)
@@ -108,6 +109,7 @@ class Recipe(Section):
     data: DataSection
     model: ModelSection
     train: TrainSection = TrainSection()
+    runtime: RuntimeOptions = Field(RuntimeOptions(), description="Devices, distribution, precision, XLA.")
     target: TargetSection | None = Field(None, description="What the recipe reaches on the test split.")
 
     @field_validator("target")

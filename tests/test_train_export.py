@@ -24,9 +24,11 @@ def test_run_directory_is_complete(trained_run):
     assert info["status"] == "complete" and info["epochs_done"] == 2 and info["seed"] == 0
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["epochs"] == 2
+    assert len(metrics["weights_sha256"]) == 64
     assert metrics["test"]["accuracy"] > 0.85  # 4k examples, 2 epochs: a real signal, not chance
     history = (trained_run / "history.csv").read_text().splitlines()
-    assert history[0].split(",")[:3] == ["epoch", "learning_rate", "accuracy"]
+    assert history[0].split(",")[:4] == ["epoch", "learning_rate", "epoch_seconds", "examples_per_second"]
+    assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(history[0].split(","))
     assert len(history) == 3
     assert (trained_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     env = json.loads((trained_run / "env.json").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import keras
@@ -36,6 +37,7 @@ class RichProgress(keras.callbacks.Callback):
             console=console,
         )
         self.task = None
+        self.refreshed = 0.0
 
     def on_train_begin(self, logs=None):
         self.progress.start()
@@ -45,8 +47,10 @@ class RichProgress(keras.callbacks.Callback):
         self.task = self.progress.add_task("", total=self.steps, epoch=label, metrics="")
 
     def on_train_batch_end(self, batch, logs=None):
-        # Refreshing the text every step costs more than the step itself on small models.
-        if batch % 20 == 0:
+        # Formatting metrics every step would cost more than a small model's step itself.
+        now = time.monotonic()
+        if now - self.refreshed > 0.5:
+            self.refreshed = now
             self.progress.update(self.task, completed=batch + 1, metrics=_format(logs or {}))
         else:
             self.progress.update(self.task, completed=batch + 1)
@@ -59,15 +63,34 @@ class RichProgress(keras.callbacks.Callback):
 
 
 class RunHistory(keras.callbacks.Callback):
-    """Rewrites `history.csv` in the run directory after every epoch."""
+    """Rewrites `history.csv` in the run directory after every epoch.
 
-    def __init__(self, run: Path):
+    Besides the metrics it records each epoch's training time (validation excluded) and
+    throughput, and in run.json the moment the first training step finished.
+    """
+
+    def __init__(self, run: Path, examples_per_epoch: int | None):
         super().__init__()
         self.path = run / "history.csv"
+        self.examples = examples_per_epoch
         self.rows: list[dict] = []
+        self.first_step_done = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = self.last_step = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last_step = time.perf_counter()
+        if not self.first_step_done:
+            self.first_step_done = True
+            runs.update(self.path.parent, first_step_at=time.time())
 
     def on_epoch_end(self, epoch, logs=None):
+        seconds = self.last_step - self.epoch_started
         row = {"epoch": epoch + 1, "learning_rate": current_learning_rate(self.model.optimizer)}
+        row["epoch_seconds"] = round(seconds, 4)
+        if self.examples:
+            row["examples_per_second"] = round(self.examples / seconds, 1)
         row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
         self.rows.append(row)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))

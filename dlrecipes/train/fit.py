@@ -32,10 +32,14 @@ class Prepared:
     signature: object
     datasets: dict  # role -> batched tf.data.Dataset
     steps_per_epoch: int | None
+    train_examples: int | None
 
 
-def prepare_data(recipe, roles=("train", "validation", "test")) -> Prepared:
-    """Load the recipe's splits and wrap them in the input pipeline."""
+def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
+    """Load the recipe's splits and wrap them in the input pipeline.
+
+    Batches are global: `train.batch_size` examples per replica.
+    """
     source = get_source(recipe.data)
     raw = source.load()
     signature = source.train_signature()
@@ -45,7 +49,7 @@ def prepare_data(recipe, roles=("train", "validation", "test")) -> Prepared:
             ds,
             preprocess=source.preprocess,
             targets=targets,
-            batch_size=recipe.train.batch_size,
+            batch_size=recipe.train.batch_size * replicas,
             training=role == "train",
             seed=recipe.train.seed,
             shuffle_buffer=recipe.train.shuffle_buffer,
@@ -54,25 +58,29 @@ def prepare_data(recipe, roles=("train", "validation", "test")) -> Prepared:
         for role, ds in raw.items()
         if role in roles
     }
-    steps = None
+    steps = n = None
     if "train" in raw:
         n = int(raw["train"].cardinality())
-        steps = math.ceil(n / recipe.train.batch_size) if n > 0 else None
-    return Prepared(recipe, source, signature, datasets, steps)
+        n = n if n > 0 else None
+        steps = math.ceil(n / (recipe.train.batch_size * replicas)) if n else None
+    return Prepared(recipe, source, signature, datasets, steps, n)
 
 
-def compile_model(model, recipe, steps_per_epoch: int | None) -> None:
+def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1) -> None:
     from dlrecipes.train.optimizers import build_optimizer
     from dlrecipes.train.schedules import build_schedule
 
     train = recipe.train
-    learning_rate = build_schedule(
-        train.schedule, train.optimizer.learning_rate, steps_per_epoch or 1, train.epochs
-    )
+    peak = train.optimizer.learning_rate
+    if recipe.runtime.scale_learning_rate:
+        peak *= replicas  # linear scaling rule: the global batch grew by this factor
+    learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
     model.compile(
         optimizer=build_optimizer(train.optimizer, learning_rate),
         loss=tasks.loss_object(recipe.task.type, recipe.task.label_encoding),
         metrics=tasks.metric_objects(recipe.task.type, recipe.task.label_encoding),
+        jit_compile=recipe.runtime.jit_compile,
+        steps_per_execution=recipe.runtime.steps_per_execution,
     )
 
 
@@ -94,23 +102,32 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     import keras
 
     from dlrecipes.models import build_model
-    from dlrecipes.plots import plot_curves
+    from dlrecipes.train import runtime as runtime_lib
     from dlrecipes.train.callbacks import RichProgress, RunHistory
 
     console = console or Console(stderr=True)
+    runtime = runtime_lib.setup(recipe.runtime)
     keras.utils.set_random_seed(recipe.train.seed)
-    data = prepare_data(recipe)
-    model = build_model(recipe, data.signature)
-    compile_model(model, recipe, data.steps_per_epoch)
+    data = prepare_data(recipe, replicas=runtime.replicas)
+    with runtime.strategy.scope():
+        model = build_model(recipe, data.signature)
+        compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
 
     run = runs.create(runs_dir, recipe.name)
-    runs.update(run, seed=recipe.train.seed, epochs=recipe.train.epochs)
+    runs.update(
+        run, seed=recipe.train.seed, epochs=recipe.train.epochs,
+        runtime={**runtime.record(), "jit_compile": model.jit_compile,
+                 "steps_per_execution": recipe.runtime.steps_per_execution,
+                 "global_batch_size": recipe.train.batch_size * runtime.replicas},
+    )
+    for note in runtime.notes:
+        console.print(f"[yellow]note:[/] {note}")
     try:
         runs.write_atomic(run / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         runs.write_json(run / "signature.json", dataclasses.asdict(data.signature))
         runs.write_json(run / "env.json", environment())
         console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
-        history = RunHistory(run)
+        history = RunHistory(run, data.train_examples)
         started = time.perf_counter()
         model.fit(
             data.datasets["train"],
@@ -122,18 +139,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         )
         train_seconds = time.perf_counter() - started
         test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
-        last = history.rows[-1]
-        metrics = {
-            "train": {k: v for k, v in last.items() if k not in ("epoch",) and not k.startswith("val_")},
-            "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")} or None,
-            "test": {k: float(v) for k, v in test.items()},
-            "epochs": len(history.rows),
-            "train_seconds": round(train_seconds, 2),
-        }
-        model.save(run / ".model.tmp.keras")
-        (run / ".model.tmp.keras").replace(run / "model.keras")
-        runs.write_json(run / "metrics.json", metrics)
-        plot_curves(history.rows, tasks.main_metric(recipe.task.type), run / "curves.png", recipe.name)
+        save_results(run, recipe, model, history.rows, test, train_seconds)
         runs.update(run, status=runs.COMPLETE, finished=runs.utc_now())
     except KeyboardInterrupt:
         runs.update(run, status="interrupted", finished=runs.utc_now())
@@ -143,6 +149,38 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     return run
+
+
+def save_results(run: Path, recipe, model, history: list[dict], test: dict, train_seconds: float) -> None:
+    """Write model.keras, metrics.json and curves.png into the run, each atomically."""
+    from dlrecipes.plots import plot_curves
+
+    last = history[-1]
+    timing = ("epoch", "epoch_seconds", "examples_per_second")
+    metrics = {
+        "train": {k: v for k, v in last.items() if k not in timing and not k.startswith("val_")},
+        "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")} or None,
+        "test": {k: float(v) for k, v in test.items()},
+        "epochs": len(history),
+        "train_seconds": round(train_seconds, 2),
+        "weights_sha256": weights_fingerprint(model),
+    }
+    model.save(run / ".model.tmp.keras")  # Keras insists on the .keras suffix
+    (run / ".model.tmp.keras").replace(run / "model.keras")
+    runs.write_json(run / "metrics.json", metrics)
+    plot_curves(history, tasks.main_metric(recipe.task.type), run / "curves.png", recipe.name)
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 of all weights, in order: equal fingerprints mean bit-identical models."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def evaluate(run: Path) -> dict:
