@@ -1,0 +1,87 @@
+"""The architecture zoo: faithful parameter counts, and every recipe takes a training step."""
+
+import json
+import math
+
+import keras
+import pytest
+
+from conftest import cli
+from dlrecipes.data import Signature
+from dlrecipes.errors import RecipeError
+from dlrecipes.models import build_model
+from dlrecipes.recipe import all_recipes, load_recipe, validate
+
+IMAGENET = Signature(input_shape=(224, 224, 3), input_dtype="uint8", num_outputs=1000)
+CIFAR = Signature(input_shape=(32, 32, 3), input_dtype="uint8", num_outputs=10)
+
+
+def recipe_with(model: dict):
+    return validate(
+        {"name": "t", "description": "t", "task": {"type": "multiclass"},
+         "data": {"source": "tfds", "name": "mnist"}, "model": model},
+        source="test",
+    )
+
+
+def test_vgg16_has_exactly_keras_applications_parameter_count():
+    model = build_model(recipe_with({"arch": "vgg", "depth": 16}), IMAGENET)
+    assert model.count_params() == 138_357_544 == keras.applications.VGG16(weights=None).count_params()
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 13 and convs[0].name == "block1_conv1"
+
+
+@pytest.mark.parametrize("depth, convs", [(11, 8), (13, 10), (16, 13), (19, 16)])
+def test_vgg_configurations_have_the_papers_weight_layers(depth, convs):
+    model = build_model(recipe_with({"arch": "vgg", "depth": depth, "width": 0.25, "fc_units": 64}), CIFAR)
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == convs
+    assert sum(isinstance(layer, keras.layers.Dense) for layer in model.layers) == 3  # depth = convs + 3
+
+
+def test_resnet50_has_exactly_keras_applications_parameter_count():
+    model = build_model(recipe_with({"arch": "resnet", "api": "functional", "family": "imagenet", "depth": 50}), IMAGENET)
+    assert model.count_params() == 25_636_712 == keras.applications.ResNet50(weights=None).count_params()
+    assert model.get_layer("conv2_block1_1_conv") is not None
+
+
+@pytest.mark.parametrize("depth, low, high", [(20, 0.26e6, 0.28e6), (56, 0.84e6, 0.87e6), (110, 1.7e6, 1.75e6)])
+def test_cifar_resnets_match_the_papers_sizes(depth, low, high):
+    model = build_model(recipe_with({"arch": "resnet", "depth": depth}), CIFAR)
+    assert low < model.count_params() < high
+    # 6n+2 weight layers: the convolutions on the main path plus the classifier.
+    main_path = [layer for layer in model.layers
+                 if isinstance(layer, keras.layers.Conv2D) and not layer.name.endswith("_0_conv")]
+    assert len(main_path) + 1 == depth
+
+
+def test_resnet_v2_preactivation_builds():
+    model = build_model(recipe_with({"arch": "resnet", "depth": 20, "version": 2}), CIFAR)
+    assert model.get_layer("post_bn") is not None and model.output_shape == (None, 10)
+
+
+def test_resnet_refuses_sequential_and_bad_depths():
+    with pytest.raises(RecipeError, match="cannot be built as keras.Sequential"):
+        build_model(recipe_with({"arch": "resnet", "api": "sequential"}), CIFAR)
+    with pytest.raises(RecipeError, match="6n\\+2"):
+        recipe_with({"arch": "resnet", "depth": 21})
+    with pytest.raises(RecipeError, match="18, 34, 50, 101 or 152"):
+        recipe_with({"arch": "resnet", "family": "imagenet", "depth": 20})
+
+
+def test_vgg_small_images_pass_all_five_stages():
+    model = build_model(recipe_with({"arch": "vgg", "depth": 11, "width": 0.25, "fc_units": 32}),
+                        Signature((28, 28, 1), "uint8", 10))
+    assert model.get_layer("block5_pool").output.shape[1:3] == (1, 1)
+
+
+@pytest.mark.parametrize("name", sorted(all_recipes()))
+def test_every_recipe_takes_a_training_step(name, tmp_path):
+    recipe = load_recipe(name).recipe
+    assert recipe.target is not None
+    result = cli("train", name, "--epochs", "1", "--set", "data.splits.train=train[:256]",
+                 "--set", "data.splits.validation=null", "--set", "data.splits.test=test[:128]",
+                 "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(tmp_path.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["test"]["loss"])
