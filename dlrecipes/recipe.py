@@ -324,7 +324,7 @@ def _flatten(annotation) -> list:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return _flatten(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
+    if origin in (Union, types.UnionType, list):
         return [c for arg in typing.get_args(annotation) for c in _flatten(arg)]
     return [annotation]
 
@@ -333,7 +333,10 @@ def _class_at(path: list, raw: dict) -> type | None:
     cls: type | None = Recipe
     node: object = raw
     for part in path:
-        if cls is None or isinstance(part, int) or part not in cls.model_fields:
+        if isinstance(part, int):  # an item of a list of sections: cls is already the item's
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        if cls is None or part not in cls.model_fields:
             return None
         node = node.get(part) if isinstance(node, dict) else None
         cls = _section_class(cls.model_fields[part].annotation, node)

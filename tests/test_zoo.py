@@ -85,3 +85,18 @@ def test_every_recipe_takes_a_training_step(name, tmp_path):
     (run,) = list(tmp_path.iterdir())
     metrics = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["loss"])
+
+
+def test_nin_ends_in_global_average_pooling_of_class_maps():
+    model = build_model(load_recipe("mnist-nin").recipe, Signature((28, 28, 1), "uint8", 10))
+    assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers)
+    assert model.get_layer("mlpconv3_cccp2").filters == 10  # one map per class
+    assert isinstance(model.layers[-2], keras.layers.GlobalAveragePooling2D)
+    assert isinstance(model.layers[-1], keras.layers.Softmax)
+    functional = build_model(load_recipe("mnist-nin", ["model.api=functional"]).recipe, Signature((28, 28, 1), "uint8", 10))
+    assert functional.count_params() == model.count_params() == 91_930
+
+
+def test_nin_block_typos_are_reported_inside_the_list():
+    with pytest.raises(RecipeError, match=r"model.blocks\[0\].filtrs.*Did you mean 'filters'"):
+        load_recipe("mnist-nin", ["model.blocks=[{filtrs: 3}]"])
