@@ -29,6 +29,8 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
     import keras
     import tensorflow as tf
 
+    import dlrecipes.layers  # noqa: F401  (registers our layers for load_model)
+
     recipe = runs.load_run_recipe(run)
     signature = Signature(**runs.read_json(run / "signature.json"))
     source = get_source(recipe.data)

@@ -100,3 +100,29 @@ def test_nin_ends_in_global_average_pooling_of_class_maps():
 def test_nin_block_typos_are_reported_inside_the_list():
     with pytest.raises(RecipeError, match=r"model.blocks\[0\].filtrs.*Did you mean 'filters'"):
         load_recipe("mnist-nin", ["model.blocks=[{filtrs: 3}]"])
+
+
+def test_local_response_normalization_matches_tensorflow(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from dlrecipes.layers import LocalResponseNormalization
+
+    x = np.random.default_rng(0).normal(size=(2, 5, 5, 16)).astype("float32") * 10
+    ours = LocalResponseNormalization()(x)
+    theirs = tf.nn.local_response_normalization(x, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+    model = build_model(load_recipe("mnist-alexnet").recipe, Signature((28, 28, 1), "uint8", 10))
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras")
+    images = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(restored(images), model(images), atol=1e-6)
+
+
+def test_alexnet_imagenet_variant_is_the_single_tower_network():
+    model = build_model(load_recipe("mnist-alexnet", ["model.variant=imagenet"]).recipe,
+                        Signature((227, 227, 3), "uint8", 1000))
+    assert model.count_params() == 62_378_344  # the one-tower AlexNet's ~62.4M
+    assert model.get_layer("conv1").kernel.shape == (11, 11, 3, 96)
+    assert model.get_layer("pool5").output.shape[1:] == (6, 6, 256)

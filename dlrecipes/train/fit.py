@@ -187,6 +187,8 @@ def evaluate(run: Path) -> dict:
     """Test-split metrics of a run's saved model, computed afresh."""
     import keras
 
+    import dlrecipes.layers  # noqa: F401  (registers our layers for load_model)
+
     recipe = runs.load_run_recipe(run)
     data = prepare_data(recipe, roles=("test",))
     model = keras.models.load_model(run / "model.keras", compile=False)
