@@ -126,3 +126,19 @@ def test_alexnet_imagenet_variant_is_the_single_tower_network():
     assert model.count_params() == 62_378_344  # the one-tower AlexNet's ~62.4M
     assert model.get_layer("conv1").kernel.shape == (11, 11, 3, 96)
     assert model.get_layer("pool5").output.shape[1:] == (6, 6, 256)
+
+
+def test_googlenet_follows_table_1():
+    model = build_model(recipe_with({"arch": "inception", "variant": "imagenet"}), IMAGENET)
+    assert 6.7e6 < model.count_params() < 7.1e6  # "about 6.8M" in the paper; 6,998,552 with biases
+    assert model.get_layer("inception_3a_concat").output.shape[-1] == 64 + 128 + 32 + 32
+    assert model.get_layer("inception_5b_concat").output.shape[1:] == (7, 7, 1024)
+    inception_modules = [layer for layer in model.layers if layer.name.endswith("_concat")]
+    assert len(inception_modules) == 9
+
+
+def test_small_inception_and_sequential_refusal():
+    model = build_model(recipe_with({"arch": "inception", "width": 0.25}), Signature((28, 28, 1), "uint8", 10))
+    assert model.output_shape == (None, 10)
+    with pytest.raises(RecipeError, match="cannot be built as keras.Sequential"):
+        build_model(recipe_with({"arch": "inception", "api": "sequential"}), CIFAR)
