@@ -259,6 +259,36 @@ def export(
     out.print(f"[green]exported[/] {final}")
 
 
+@app.command()
+@handles_errors
+def predict(
+    run: RunArg,
+    files: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, GIF, BMP).")],
+    top: Annotated[int, typer.Option(help="Classes shown per image.", min=1)] = 3,
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Predict with a run's model on image files (resized and converted to its input)."""
+    from dlrecipes.predict import predict_files
+    from dlrecipes.runs import find_run
+
+    results = predict_files(find_run(run, _runs_dir(runs_dir)), files, top=top)
+    if as_json:
+        return _print_json(results)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("file", no_wrap=True)
+    table.add_column("prediction")
+    for result in results:
+        if "top" in result:
+            shown = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top"])
+        elif "label" in result:
+            shown = f"{result['label']} (p={result['probability']:.3f})"
+        else:
+            shown = ", ".join(f"{v:.4g}" for v in result["predictions"])
+        table.add_row(result["file"], shown)
+    out.print(table)
+
+
 @app.command("runs")
 @handles_errors
 def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):

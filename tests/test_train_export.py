@@ -142,3 +142,32 @@ def test_unexpected_failure_is_one_line_and_exit_1(trained_run, tmp_path):
     result = cli("export", str(trained_run), "--out", str(blocker))
     assert result.returncode == 1, result.stderr
     assert "failed:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_reads_image_files(trained_run, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    images, labels = tfds.as_numpy(tfds.load("mnist", split="test[:8]", as_supervised=True, batch_size=-1))
+    files = []
+    for i, image in enumerate(images):
+        path = tmp_path / f"digit{i}.png"
+        path.write_bytes(tf.io.encode_png(image).numpy())
+        files.append(str(path))
+    rgb = tmp_path / "rgb-large.png"  # colour and twice the size: converted and resized
+    rgb.write_bytes(tf.io.encode_png(np.repeat(np.kron(images[0], np.ones((2, 2, 1), "uint8")), 3, -1)).numpy())
+    result = cli("predict", str(trained_run), *files, str(rgb), "--json")
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(result.stdout)
+    guessed = [int(p["top"][0]["label"]) for p in predictions[:8]]
+    assert sum(g == l for g, l in zip(guessed, labels)) >= 6  # a 2-epoch model on 4k images
+    assert predictions[8]["top"][0]["label"] == predictions[0]["top"][0]["label"]
+    assert abs(sum(t["probability"] for t in predictions[0]["top"])) <= 1.0 + 1e-6
+
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("hello")
+    refused = cli("predict", str(trained_run), str(bad))
+    assert refused.returncode == 2 and "cannot read" in refused.stderr and "Traceback" not in refused.stderr
+    missing = cli("predict", str(trained_run), str(tmp_path / "nope.png"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
