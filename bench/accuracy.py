@@ -27,8 +27,7 @@ from dlrecipes.recipe import all_recipes, load_recipe  # noqa: E402
 
 
 def data_present(recipe) -> bool:
-    source = get_source(recipe.data)
-    return getattr(source, "_prepared_dir", lambda: True)() is not None
+    return get_source(recipe.data).is_local()
 
 
 def bench(name: str, runs_dir: Path) -> dict:

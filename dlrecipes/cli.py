@@ -28,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Piped output is read by scripts and grep: never truncate it to a terminal's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see `dlrecipes list`) or path to a .yaml file.")]

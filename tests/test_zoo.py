@@ -74,7 +74,21 @@ def test_vgg_small_images_pass_all_five_stages():
     assert model.get_layer("block5_pool").output.shape[1:3] == (1, 1)
 
 
-@pytest.mark.parametrize("name", sorted(all_recipes()))
+def local(name: str) -> bool:
+    from dlrecipes.data import get_source
+
+    return get_source(load_recipe(name).recipe.data).is_local()
+
+
+LOCAL = sorted(n for n in all_recipes() if local(n))
+NOT_LOCAL = sorted(n for n in all_recipes() if not local(n))
+
+
+def test_recipes_are_split_between_local_and_mock_data():
+    assert "mnist-dnn" in LOCAL and "cifar10-resnet20" in NOT_LOCAL
+
+
+@pytest.mark.parametrize("name", LOCAL)
 def test_every_recipe_takes_a_training_step(name, tmp_path):
     recipe = load_recipe(name).recipe
     assert recipe.target is not None
@@ -142,3 +156,25 @@ def test_small_inception_and_sequential_refusal():
     assert model.output_shape == (None, 10)
     with pytest.raises(RecipeError, match="cannot be built as keras.Sequential"):
         build_model(recipe_with({"arch": "inception", "api": "sequential"}), CIFAR)
+
+
+@pytest.mark.parametrize("name", NOT_LOCAL)
+def test_recipes_without_local_data_train_on_tfds_mock_data(name, tmp_path, monkeypatch):
+    """cifar10 is not on this machine: tfds' mock_data stands in for its download."""
+    import io
+
+    import tensorflow_datasets as tfds
+    from rich.console import Console
+
+    from dlrecipes.data import tfds as tfds_source
+    from dlrecipes.train.fit import train
+
+    # mock_data replaces the download itself; the probe would only find no network.
+    monkeypatch.setattr(tfds_source, "network_reachable", lambda *args: True)
+    recipe = load_recipe(name, ["train.epochs=1", "train.batch_size=16", "data.splits.train=train",
+                                "data.splits.validation=null", "data.splits.test=test"]).recipe
+    with tfds.testing.mock_data(num_examples=32):
+        run = train(recipe, runs_dir=tmp_path, console=Console(file=io.StringIO()))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["test"]["loss"])
+    assert json.loads((run / "signature.json").read_text())["input_shape"] == [32, 32, 3]

@@ -8,6 +8,7 @@ from its validated options and answers three questions:
   so `describe` can build the model.
 - `load()`: the splits as unbatched `tf.data.Dataset`s of `(inputs, label)` in their raw
   dtype (uint8 images stay uint8).
+- `is_local()`: whether the data is on this machine already.
 - `preprocess(x)`: the input transformation (e.g. pixel scaling) applied in the training
   pipeline and again inside an exported model, so a SavedModel takes raw inputs.
 """

@@ -23,6 +23,18 @@ from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
 from dlrecipes.schema import Section
 
+# Metadata of well-known datasets, for `describe` and `list` when the data is not on this
+# machine yet (reading it from tfds would import TensorFlow). Training always uses the
+# metadata tfds itself reports.
+KNOWN = {
+    "cifar10": Signature(
+        (32, 32, 3), "uint8", 10,
+        ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+        {"train": 50_000, "test": 10_000},
+    ),
+    "cifar100": Signature((32, 32, 3), "uint8", 100, None, {"train": 50_000, "test": 10_000}),
+}
+
 # Where tfds fetches most datasets from; reaching it is our test for "online".
 PROBE_ADDRESS = ("storage.googleapis.com", 443)
 PROBE_TIMEOUT_S = 3.0
@@ -86,7 +98,13 @@ class TfdsSource:
         prepared = self._prepared_dir()
         if prepared is not None:
             return _signature_from_json(prepared)
+        if self.options.name in KNOWN:
+            return KNOWN[self.options.name]
         return _signature_from_info(self._builder().info)
+
+    def is_local(self) -> bool:
+        """Whether the prepared data is on this machine (nothing to download)."""
+        return self._prepared_dir() is not None
 
     def _prepared_dir(self) -> Path | None:
         root = self.data_dir / self.options.name
