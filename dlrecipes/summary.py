@@ -27,7 +27,7 @@ def cache_dir() -> Path:
 
 def _code_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted([PACKAGE / "tasks.py", *PACKAGE.glob("models/*.py")]):
+    for path in sorted([PACKAGE / "tasks.py", PACKAGE / "layers.py", *PACKAGE.glob("models/*.py")]):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
