@@ -15,7 +15,6 @@ import json
 import time
 
 import keras
-import numpy as np
 import tensorflow_datasets as tfds
 
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from dlrecipes import runs, tasks
-from dlrecipes.data import Signature, get_source
+from dlrecipes.data import get_source
 from dlrecipes.errors import RecipeError
 
 INPUT_NAME = "inputs"
@@ -29,10 +29,7 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
     import keras
     import tensorflow as tf
 
-    import dlrecipes.layers  # noqa: F401  (registers our layers for load_model)
-
-    recipe = runs.load_run_recipe(run)
-    signature = Signature(**runs.read_json(run / "signature.json"))
+    recipe, signature, model = runs.load_trained(run)
     source = get_source(recipe.data)
     model_dir = out_dir / (name or recipe.name)
     version = version or next_version(model_dir)
@@ -43,7 +40,6 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
             where=str(final),
             fix="omit --version to write the next free version, or choose another one",
         )
-    model = keras.models.load_model(run / "model.keras", compile=False)
     output_name = tasks.TASKS[recipe.task.type].output_name
 
     def serve(inputs):

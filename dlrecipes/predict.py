@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrecipes import runs
-from dlrecipes.data import Signature, get_source
+from dlrecipes.data import get_source
 from dlrecipes.errors import RecipeError
 
 
@@ -33,10 +33,7 @@ def predict_files(run: Path, files: list[Path], top: int = 3) -> list[dict]:
     import keras
     import numpy as np
 
-    import dlrecipes.layers  # noqa: F401  (registers our layers for load_model)
-
-    recipe = runs.load_run_recipe(run)
-    signature = Signature(**runs.read_json(run / "signature.json"))
+    recipe, signature, model = runs.load_trained(run)
     if len(signature.input_shape) != 3:
         raise RecipeError(
             f"`predict` reads image files; this run's model takes inputs of shape {signature.input_shape}.",
@@ -46,7 +43,6 @@ def predict_files(run: Path, files: list[Path], top: int = 3) -> list[dict]:
     if missing:
         raise RecipeError(f"no such file: {', '.join(missing)}.", fix="check the paths")
     images = np.stack([load_image(f, signature.input_shape) for f in files])
-    model = keras.models.load_model(run / "model.keras", compile=False)
     outputs = keras.ops.convert_to_numpy(model(get_source(recipe.data).preprocess(images), training=False))
     names = signature.class_names or [str(i) for i in range(signature.num_outputs)]
     results = []

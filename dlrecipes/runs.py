@@ -132,3 +132,15 @@ def load_run_recipe(run: Path):
 
     path = run / "recipe.yaml"
     return validate(yaml.safe_load(path.read_text()), source=str(path))
+
+
+def load_trained(run: Path):
+    """(recipe, data signature, uncompiled Keras model) of a complete run."""
+    import keras
+
+    import dlrecipes.layers  # noqa: F401  (registers our own layers for load_model)
+    from dlrecipes.data import Signature
+
+    signature = Signature(**read_json(run / "signature.json"))
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    return load_run_recipe(run), signature, model

@@ -3,7 +3,6 @@
 import socket
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from dlrecipes.data import get_source

@@ -185,13 +185,8 @@ def weights_fingerprint(model) -> str:
 
 def evaluate(run: Path) -> dict:
     """Test-split metrics of a run's saved model, computed afresh."""
-    import keras
-
-    import dlrecipes.layers  # noqa: F401  (registers our layers for load_model)
-
-    recipe = runs.load_run_recipe(run)
+    recipe, _, model = runs.load_trained(run)
     data = prepare_data(recipe, roles=("test",))
-    model = keras.models.load_model(run / "model.keras", compile=False)
     compile_model(model, recipe, data.steps_per_epoch)
     results = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
     return {k: float(v) for k, v in results.items()}
