@@ -77,6 +77,11 @@ def _runs_dir(path: Path | None) -> Path:
     return path or default_runs_dir()
 
 
+def _plain_table() -> Table:
+    """A borderless table, easy to read and to grep; its cells are what users copy."""
+    return Table(box=None, pad_edge=False, header_style="bold")
+
+
 def _print_json(obj) -> None:
     out.print_json(json.dumps(obj))
 
@@ -108,8 +113,7 @@ def list_(as_json: JsonOpt = False):
         rows.append(row)
     if as_json:
         return _print_json(rows)
-    # Compact, unwrapped columns: names are what users copy into the next command.
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _plain_table()
     for column in ("name", "task", "arch", "dataset", "params", "target"):
         table.add_column(column, justify="right" if column == "params" else "left", no_wrap=True)
     for row in rows:
@@ -276,7 +280,7 @@ def predict(
     results = predict_files(find_run(run, _runs_dir(runs_dir)), files, top=top)
     if as_json:
         return _print_json(results)
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _plain_table()
     table.add_column("file", no_wrap=True)
     table.add_column("prediction")
     for result in results:

@@ -29,9 +29,8 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
     import keras
     import tensorflow as tf
 
-    recipe, signature, model = runs.load_trained(run)
-    source = get_source(recipe.data)
-    model_dir = out_dir / (name or recipe.name)
+    # Checked before the model is loaded: a taken version should fail at once.
+    model_dir = out_dir / (name or runs.info(run)["recipe"])
     version = version or next_version(model_dir)
     final = model_dir / str(version)
     if final.exists():
@@ -40,6 +39,8 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
             where=str(final),
             fix="omit --version to write the next free version, or choose another one",
         )
+    recipe, signature, model = runs.load_trained(run)
+    source = get_source(recipe.data)
     output_name = tasks.TASKS[recipe.task.type].output_name
 
     def serve(inputs):

@@ -33,15 +33,15 @@ def predict_files(run: Path, files: list[Path], top: int = 3) -> list[dict]:
     import keras
     import numpy as np
 
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise RecipeError(f"no such file: {', '.join(missing)}.", fix="check the paths")
     recipe, signature, model = runs.load_trained(run)
     if len(signature.input_shape) != 3:
         raise RecipeError(
             f"`predict` reads image files; this run's model takes inputs of shape {signature.input_shape}.",
             fix="export the run and call its serving signature with your inputs",
         )
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise RecipeError(f"no such file: {', '.join(missing)}.", fix="check the paths")
     images = np.stack([load_image(f, signature.input_shape) for f in files])
     outputs = keras.ops.convert_to_numpy(model(get_source(recipe.data).preprocess(images), training=False))
     names = signature.class_names or [str(i) for i in range(signature.num_outputs)]

@@ -33,6 +33,7 @@ class Prepared:
     datasets: dict  # role -> batched tf.data.Dataset
     steps_per_epoch: int | None
     train_examples: int | None
+    batch_size: int  # global: train.batch_size per replica
 
 
 def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
@@ -40,6 +41,7 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
 
     Batches are global: `train.batch_size` examples per replica.
     """
+    batch_size = recipe.train.batch_size * replicas
     source = get_source(recipe.data)
     raw = source.load()
     signature = source.train_signature()
@@ -49,7 +51,7 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
             ds,
             preprocess=source.preprocess,
             targets=targets,
-            batch_size=recipe.train.batch_size * replicas,
+            batch_size=batch_size,
             training=role == "train",
             seed=recipe.train.seed,
             shuffle_buffer=recipe.train.shuffle_buffer,
@@ -62,8 +64,8 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     if "train" in raw:
         n = int(raw["train"].cardinality())
         n = n if n > 0 else None
-        steps = math.ceil(n / (recipe.train.batch_size * replicas)) if n else None
-    return Prepared(recipe, source, signature, datasets, steps, n)
+        steps = math.ceil(n / batch_size) if n else None
+    return Prepared(recipe, source, signature, datasets, steps, n, batch_size)
 
 
 def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1) -> None:
@@ -118,7 +120,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         run, seed=recipe.train.seed, epochs=recipe.train.epochs,
         runtime={**runtime.record(), "jit_compile": model.jit_compile,
                  "steps_per_execution": recipe.runtime.steps_per_execution,
-                 "global_batch_size": recipe.train.batch_size * runtime.replicas},
+                 "global_batch_size": data.batch_size},
     )
     for note in runtime.notes:
         console.print(f"[yellow]note:[/] {note}")
