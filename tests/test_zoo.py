@@ -158,6 +158,32 @@ def test_small_inception_and_sequential_refusal():
         build_model(recipe_with({"arch": "inception", "api": "sequential"}), CIFAR)
 
 
+def test_auxiliary_classifiers_weigh_0_3_in_the_loss_and_leave_the_inference_model():
+    import keras
+    import numpy as np
+
+    from dlrecipes.models.common import inference_model
+    from dlrecipes.train.fit import compile_model
+
+    recipe = recipe_with({"arch": "inception", "width": 0.25, "auxiliary": True, "dropout": 0.0})
+    model = build_model(recipe, CIFAR)
+    assert set(model.output) == {"head", "aux1", "aux2"}
+    assert model.get_layer("aux1_pool").output.shape[1:3] == (4, 4)  # 16x16 after 4a, as 14x14 in the paper
+    compile_model(model, recipe, steps_per_epoch=1)
+    x = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3)).astype("float32") / 255
+    y = np.arange(8) % 10
+    logs = model.evaluate(x, {"head": y, "aux1": y, "aux2": y}, return_dict=True, verbose=0)
+    probs = model.predict(x, verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy()
+    expected = float(ce(y, probs["head"]) + 0.3 * ce(y, probs["aux1"]) + 0.3 * ce(y, probs["aux2"]))
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+
+    inference = inference_model(model)
+    assert inference.output_shape == (None, 10)
+    assert not any(layer.name.startswith("aux") for layer in inference.layers)
+    np.testing.assert_allclose(inference.predict(x, verbose=0), probs["head"], atol=1e-6)
+
+
 @pytest.mark.parametrize("name", NOT_LOCAL)
 def test_recipes_without_local_data_train_on_tfds_mock_data(name, tmp_path, monkeypatch):
     """cifar10 is not on this machine: tfds' mock_data stands in for its download."""
@@ -178,3 +204,12 @@ def test_recipes_without_local_data_train_on_tfds_mock_data(name, tmp_path, monk
     metrics = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["loss"])
     assert json.loads((run / "signature.json").read_text())["input_shape"] == [32, 32, 3]
+    history = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert "accuracy" in history
+    if name == "cifar10-inception":  # trained with its auxiliary classifiers, saved without
+        assert {"aux1_loss", "aux2_loss"} <= set(history)
+        import keras
+
+        saved = keras.models.load_model(run / "model.keras")
+        assert saved.output_shape == (None, 10)
+        assert not any(layer.name.startswith("aux") for layer in saved.layers)

@@ -53,3 +53,40 @@ def require_functional(options: ModelOptions, arch: str) -> None:
             f"Received: model.api={options.api!r}",
             fix="set model.api: functional",
         )
+
+
+# Auxiliary classifiers (GoogLeNet's) are extra outputs that only shape training. A builder
+# returns them as a dict-output model; the main output's key is MAIN_OUTPUT and each
+# auxiliary output's loss weight rides on the model as `auxiliary_weights`.
+MAIN_OUTPUT = "head"
+
+
+def clone_head(head: list, prefix: str) -> list:
+    """Fresh copies of the task's head layers (same units and activation) named `prefix_*`."""
+    return [
+        type(layer).from_config({**layer.get_config(), "name": f"{prefix}_{layer.name}"})
+        for layer in head
+    ]
+
+
+def with_auxiliary_outputs(inputs, main, auxiliary: dict, weight: float, name: str):
+    """A training model returning {MAIN_OUTPUT: main, **auxiliary}, each auxiliary loss weighted `weight`."""
+    import keras
+
+    model = keras.Model(inputs, {MAIN_OUTPUT: main, **auxiliary}, name=name)
+    model.auxiliary_weights = {key: weight for key in auxiliary}
+    return model
+
+
+def auxiliary_weights(model) -> dict[str, float]:
+    """Loss weight of each auxiliary output; empty for a model with one output."""
+    return dict(getattr(model, "auxiliary_weights", None) or {})
+
+
+def inference_model(model):
+    """The model without its auxiliary outputs (what is evaluated, saved and exported)."""
+    import keras
+
+    if not auxiliary_weights(model):
+        return model
+    return keras.Model(model.inputs, model.output[MAIN_OUTPUT], name=model.name)

@@ -9,7 +9,11 @@ the 1x1 convolutions before the 3x3 and 5x5 branches (and after the pooling bran
 reduce the channels first, which is what keeps a 22-layer network at about 7M
 parameters. `variant: imagenet` is Table 1 (7x7/2 stem, 224x224 inputs); `variant: small`
 replaces the stem by one 3x3 convolution and scales every module's widths by `width`,
-for 28x28 and 32x32 images. The paper's two auxiliary classifiers are not built yet.
+for 28x28 and 32x32 images.
+
+`auxiliary: true` adds the paper's two auxiliary classifiers (Section 5) on the outputs of
+modules 4a and 4d. They push gradient into the middle of the network during training,
+their losses weighted 0.3; evaluation, saved runs and exports use the main classifier only.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from dlrecipes.models.common import ModelOptions, require_functional
+from dlrecipes.models.common import (
+    ModelOptions,
+    clone_head,
+    require_functional,
+    with_auxiliary_outputs,
+)
 from dlrecipes.models.registry import register_model
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
@@ -43,6 +52,8 @@ class InceptionOptions(ModelOptions):
     variant: Literal["imagenet", "small"] = Field("small", description="imagenet: Table 1; small: 3x3 stem for 28-32 px images.")
     width: float = Field(1.0, gt=0, le=2, description="small: multiplier on every module's widths.")
     dropout: float = Field(0.4, ge=0.0, lt=1.0, description="Dropout before the classifier (the paper's 40%).")
+    auxiliary: bool = Field(False, description="Train with the two auxiliary classifiers after modules 4a and 4d.")
+    auxiliary_weight: float = Field(0.3, gt=0, le=1, description="Loss weight of each auxiliary classifier.")
 
 
 def conv(x, filters, kernel, name, strides=1):
@@ -65,6 +76,21 @@ def inception_module(x, widths, name):
     return keras.layers.Concatenate(name=f"{name}_concat")([branch1, branch2, branch3, branch4])
 
 
+def auxiliary_classifier(x, head, name, scale):
+    """Section 5: 5x5/3 average pool, 1x1 conv (128), FC 1024 + ReLU, 70% dropout, classifier."""
+    import keras
+
+    layers = keras.layers
+    x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
+    x = conv(x, max(1, int(128 * scale)), 1, f"{name}_conv")
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(max(1, int(1024 * scale)), activation="relu", name=f"{name}_fc")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    for layer in clone_head(head, name):
+        x = layer(x)
+    return x
+
+
 @register_model("inception", InceptionOptions)
 def inception(options: InceptionOptions, input_shape: tuple[int, ...], head: list):
     """Inception v1 / GoogLeNet (Szegedy et al. 2015)."""
@@ -83,13 +109,20 @@ def inception(options: InceptionOptions, input_shape: tuple[int, ...], head: lis
     else:
         scale = options.width
         x = conv(inputs, max(1, int(192 * scale)), 3, "conv1_3x3")
+    auxiliary = {}
     for name, widths in MODULES.items():
         if name in POOL_BEFORE:
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool_{name}")(x)
         x = inception_module(x, [max(1, int(w * scale)) for w in widths], f"inception_{name}")
+        if options.auxiliary and name in ("4a", "4d"):
+            key = f"aux{len(auxiliary) + 1}"
+            auxiliary[key] = auxiliary_classifier(x, head, key, scale)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if options.dropout:
         x = layers.Dropout(options.dropout, name="dropout")(x)
     for layer in head:
         x = layer(x)
-    return keras.Model(inputs, x, name=f"googlenet_{options.variant}")
+    name = f"googlenet_{options.variant}"
+    if auxiliary:
+        return with_auxiliary_outputs(inputs, x, auxiliary, options.auxiliary_weight, name)
+    return keras.Model(inputs, x, name=name)

@@ -19,7 +19,7 @@ def current_learning_rate(optimizer) -> float:
 
 
 def _format(logs: dict) -> str:
-    return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, (int, float)))
+    return "  ".join(f"{k} {v:.4f}" for k, v in main_output_names(logs).items() if isinstance(v, (int, float)))
 
 
 class RichProgress(keras.callbacks.Callback):
@@ -62,6 +62,26 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.stop()
 
 
+def main_output_names(logs: dict) -> dict:
+    """Logs with the main output's metrics named as a one-output model names them.
+
+    A model with auxiliary classifiers logs `head_accuracy`, `val_head_accuracy`; the run's
+    history says `accuracy`, `val_accuracy` so that curves and targets read the same for
+    every model. Per-output losses keep their names.
+    """
+    from dlrecipes.models.common import MAIN_OUTPUT
+
+    prefix = f"{MAIN_OUTPUT}_"
+    named = {}
+    for key, value in logs.items():
+        split = "val_" if key.startswith("val_") else ""
+        bare = key[len(split):]
+        if bare.startswith(prefix) and not bare.endswith("_loss"):
+            key = split + bare[len(prefix):]
+        named[key] = value
+    return named
+
+
 class RunHistory(keras.callbacks.Callback):
     """Rewrites `history.csv` in the run directory after every epoch.
 
@@ -91,7 +111,7 @@ class RunHistory(keras.callbacks.Callback):
         row["epoch_seconds"] = round(seconds, 4)
         if self.examples:
             row["examples_per_second"] = round(self.examples / seconds, 1)
-        row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+        row.update({k: float(v) for k, v in main_output_names(logs or {}).items() if k != "learning_rate"})
         self.rows.append(row)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
         out = io.StringIO()

@@ -69,6 +69,12 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
 
 
 def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1) -> None:
+    """Compile with the recipe's optimizer and schedule and the task's loss and metrics.
+
+    A model with auxiliary outputs gets the task's loss on each, weighted as the builder
+    says, and the metrics on the main output only.
+    """
+    from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
     from dlrecipes.train.optimizers import build_optimizer
     from dlrecipes.train.schedules import build_schedule
 
@@ -77,10 +83,19 @@ def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1)
     if recipe.runtime.scale_learning_rate:
         peak *= replicas  # linear scaling rule: the global batch grew by this factor
     learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
+    loss = tasks.loss_object(recipe.task.type, recipe.task.label_encoding)
+    metrics = tasks.metric_objects(recipe.task.type, recipe.task.label_encoding)
+    loss_weights = None
+    auxiliary = auxiliary_weights(model)
+    if auxiliary:
+        loss_weights = {MAIN_OUTPUT: 1.0, **auxiliary}
+        loss = {key: loss for key in loss_weights}
+        metrics = {MAIN_OUTPUT: metrics}
     model.compile(
         optimizer=build_optimizer(train.optimizer, learning_rate),
-        loss=tasks.loss_object(recipe.task.type, recipe.task.label_encoding),
-        metrics=tasks.metric_objects(recipe.task.type, recipe.task.label_encoding),
+        loss=loss,
+        loss_weights=loss_weights,
+        metrics=metrics,
         jit_compile=recipe.runtime.jit_compile,
         steps_per_execution=recipe.runtime.steps_per_execution,
     )
@@ -104,6 +119,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     import keras
 
     from dlrecipes.models import build_model
+    from dlrecipes.models.common import auxiliary_weights, inference_model
     from dlrecipes.train import runtime as runtime_lib
     from dlrecipes.train.callbacks import RichProgress, RunHistory
 
@@ -130,16 +146,23 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.write_json(run / "env.json", environment())
         console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
         history = RunHistory(run, data.train_examples)
+        fit_data = {role: with_targets_for(model, ds) for role, ds in data.datasets.items()}
         started = time.perf_counter()
         model.fit(
-            data.datasets["train"],
-            validation_data=data.datasets.get("validation"),
+            fit_data["train"],
+            validation_data=fit_data.get("validation"),
             epochs=recipe.train.epochs,
             shuffle=False,  # the pipeline shuffles; Keras would only warn it cannot
             verbose=0,
             callbacks=[RichProgress(recipe.train.epochs, data.steps_per_epoch, console), history],
         )
         train_seconds = time.perf_counter() - started
+        if auxiliary_weights(model):
+            with runtime.strategy.scope():
+                model = inference_model(model)
+                compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
+                # Built, so the saved optimizer matches the one load_model recreates.
+                model.optimizer.build(model.trainable_variables)
         test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
         save_results(run, recipe, model, history.rows, test, train_seconds)
         runs.update(run, status=runs.COMPLETE, finished=runs.utc_now())
@@ -151,6 +174,16 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     return run
+
+
+def with_targets_for(model, dataset):
+    """The dataset with its labels repeated for each output of a multi-output model."""
+    from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
+
+    keys = [MAIN_OUTPUT, *auxiliary_weights(model)]
+    if len(keys) == 1:
+        return dataset
+    return dataset.map(lambda x, y: (x, {key: y for key in keys}))
 
 
 def save_results(run: Path, recipe, model, history: list[dict], test: dict, train_seconds: float) -> None:
