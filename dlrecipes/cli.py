@@ -268,20 +268,22 @@ def export(
 @handles_errors
 def predict(
     run: RunArg,
-    files: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, GIF, BMP).")],
-    top: Annotated[int, typer.Option(help="Classes shown per image.", min=1)] = 3,
+    files: Annotated[Optional[list[Path]], typer.Argument(
+        help="Image files (PNG, JPEG, GIF, BMP); for a text model, files of one text per line ('-': stdin).")] = None,
+    text: Annotated[Optional[list[str]], typer.Option("--text", help="A text to classify (text models; repeatable).")] = None,
+    top: Annotated[int, typer.Option(help="Classes shown per input.", min=1)] = 3,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
-    """Predict with a run's model on image files (resized and converted to its input)."""
+    """Predict with a run's model on image files or texts, preprocessed as in training."""
     from dlrecipes.predict import predict_files
     from dlrecipes.runs import find_run
 
-    results = predict_files(find_run(run, _runs_dir(runs_dir)), files, top=top)
+    results = predict_files(find_run(run, _runs_dir(runs_dir)), files or [], top=top, texts=text)
     if as_json:
         return _print_json(results)
     table = _plain_table()
-    table.add_column("file", no_wrap=True)
+    table.add_column("input", no_wrap=True)
     table.add_column("prediction")
     for result in results:
         if "top" in result:
@@ -290,8 +292,13 @@ def predict(
             shown = f"{result['label']} (p={result['probability']:.3f})"
         else:
             shown = ", ".join(f"{v:.4g}" for v in result["predictions"])
-        table.add_row(result["file"], shown)
+        shown_input = result.get("file") or _shorten(result["text"], 60)
+        table.add_row(shown_input, shown)
     out.print(table)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command("runs")

@@ -1,4 +1,8 @@
-"""Predictions of a run's model on image files, through the same preprocessing as training."""
+"""Predictions of a run's model on image files or texts, through the same preprocessing as training.
+
+Image models read each file as one image. Text models (raw-string inputs) read each
+non-empty line of each file as one text (`-` is standard input), plus any `--text`.
+"""
 
 from __future__ import annotations
 
@@ -29,31 +33,49 @@ def load_image(path: Path, shape: tuple[int, ...]):
     return image.numpy()
 
 
-def predict_files(run: Path, files: list[Path], top: int = 3) -> list[dict]:
+def predict_files(run: Path, files: list[Path], top: int = 3, texts: list[str] | None = None) -> list[dict]:
     import keras
     import numpy as np
 
-    missing = [str(f) for f in files if not f.is_file()]
+    missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
     if missing:
         raise RecipeError(f"no such file: {', '.join(missing)}.", fix="check the paths")
+    if not files and not texts:
+        raise RecipeError("nothing to predict on.", fix="give files (or, for a text model, --text)")
     recipe, signature, model = runs.load_trained(run)
-    if len(signature.input_shape) != 3:
+    if signature.input_dtype == "string":
+        examples = [(f"{f}:{n}", line) for f in files for n, line in enumerate(read_lines(f), start=1)]
+        examples += [(f"--text {i}", text) for i, text in enumerate(texts or [], start=1)]
+        inputs = np.array([text for _, text in examples], dtype=object)
+    elif texts:
+        raise RecipeError("--text is for text models; this run's model reads images.", fix="give image files")
+    elif len(signature.input_shape) != 3:
         raise RecipeError(
-            f"`predict` reads image files; this run's model takes inputs of shape {signature.input_shape}.",
+            f"`predict` reads image files or text; this run's model takes inputs of shape {signature.input_shape}.",
             fix="export the run and call its serving signature with your inputs",
         )
-    images = np.stack([load_image(f, signature.input_shape) for f in files])
-    outputs = keras.ops.convert_to_numpy(model(get_source(recipe.data).preprocess(images), training=False))
+    else:
+        examples = [(str(f), None) for f in files]
+        inputs = np.stack([load_image(f, signature.input_shape) for f in files])
+    outputs = keras.ops.convert_to_numpy(model(get_source(recipe.data).preprocess(inputs), training=False))
     names = signature.class_names or [str(i) for i in range(signature.num_outputs)]
     results = []
-    for path, scores in zip(files, outputs):
+    for (where, text), scores in zip(examples, outputs):
+        result = {"file": where} if text is None else {"input": where, "text": text}
         if recipe.task.type == "regression":
-            results.append({"file": str(path), "predictions": scores.tolist()})
+            result["predictions"] = scores.tolist()
         elif recipe.task.type == "binary":
-            results.append({"file": str(path), "probability": float(scores[0]),
-                            "label": names[-1] if scores[0] >= 0.5 else names[0]})
+            result.update(probability=float(scores[0]), label=names[-1] if scores[0] >= 0.5 else names[0])
         else:
             order = np.argsort(scores)[::-1][:top]
-            results.append({"file": str(path),
-                            "top": [{"label": names[i], "class": int(i), "probability": float(scores[i])} for i in order]})
+            result["top"] = [{"label": names[i], "class": int(i), "probability": float(scores[i])} for i in order]
+        results.append(result)
     return results
+
+
+def read_lines(path: Path) -> list[str]:
+    """The non-empty lines of a text file (`-`: standard input)."""
+    import sys
+
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]

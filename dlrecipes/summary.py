@@ -8,6 +8,7 @@ source of the builders - so `list` stays fast and a changed builder is never sta
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -64,6 +65,30 @@ def summarize(recipe) -> dict:
     return summary
 
 
+@contextlib.contextmanager
+def _tensorflow_unavailable_to_keras():
+    """Keep Keras from importing TensorFlow while it builds a model under another backend.
+
+    Keras' serializer asks `tf.available` (which imports TensorFlow) to test whether an
+    object is a TensorFlow type, and layers such as `Bidirectional` serialize while they
+    are built. Before TensorFlow is imported no object can be one, so "unavailable" is the
+    true answer there. Keras-internal; if it moves, models still build (only slower).
+    """
+    try:
+        from keras.src.utils.module_utils import tensorflow as lazy_tf
+    except ImportError:
+        yield
+        return
+    if "tensorflow" in sys.modules or getattr(lazy_tf, "_available", None) is not None:
+        yield
+        return
+    lazy_tf._available = False
+    try:
+        yield
+    finally:
+        lazy_tf._available = None
+
+
 def _build_summary(recipe, signature) -> dict:
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "numpy"
@@ -71,7 +96,8 @@ def _build_summary(recipe, signature) -> dict:
 
     from dlrecipes.models import build_model
 
-    model = build_model(recipe, signature)
+    with _tensorflow_unavailable_to_keras():
+        model = build_model(recipe, signature)
     layers = []
     for layer in model.layers:
         try:

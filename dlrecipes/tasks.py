@@ -129,10 +129,28 @@ def output_units(task_name: str, num_outputs: int) -> int:
     return 1 if TASKS[task_name].single_unit else num_outputs
 
 
-def head_layers(task_name: str, num_outputs: int, name: str = "head") -> list:
-    """The output layers for a task: a Dense layer and, unless linear, its activation.
+class Head(list):
+    """The output layers of a task, in order: builders append them after their network.
 
-    The activation is a separate layer (as in the Keras Sequential examples) and is kept in
+    A list, so `[*body, *head]` and `for layer in head` read as before; `named(name)`
+    gives a fresh copy for a second classifier (GoogLeNet's auxiliary heads).
+    """
+
+    def __init__(self, task_name: str, num_outputs: int, name: str = "head"):
+        super().__init__(_output_layers(task_name, num_outputs, name))
+        self.task_name, self.num_outputs = task_name, num_outputs
+
+    def named(self, name: str) -> "Head":
+        return Head(self.task_name, self.num_outputs, name)
+
+
+def head_layers(task_name: str, num_outputs: int, name: str = "head") -> Head:
+    """The output layers for a task: a Dense layer and, unless linear, its activation."""
+    return Head(task_name, num_outputs, name)
+
+
+def _output_layers(task_name: str, num_outputs: int, name: str) -> list:
+    """The activation is a separate layer (as in the Keras Sequential examples) and is kept in
     float32, so a model trained under mixed precision still returns float32 probabilities.
     """
     import keras

@@ -11,10 +11,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TFDS = REPO.parent / "shared" / "datasets" / "tfds"
+SHARED_RAW = REPO.parent / "shared" / "datasets" / "raw"
 
 # Tests must never download: a dataset that is not on disk fails at once instead.
 os.environ["DLRECIPES_OFFLINE"] = "1"
 os.environ.setdefault("TFDS_DATA_DIR", str(SHARED_TFDS))
+os.environ.setdefault("DLRECIPES_DATA_DIR", str(SHARED_RAW))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 if not (Path(os.environ["TFDS_DATA_DIR"]) / "mnist").is_dir():

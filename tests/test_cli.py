@@ -22,7 +22,8 @@ print("IMPORTED:" + ",".join(heavy))
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["list"], ["describe", "mnist-dnn"], ["validate", "mnist-cnn"], ["schema"], ["runs"]],
+    [["--help"], ["list"], ["describe", "mnist-dnn"], ["describe", "sms-spam-lstm"],
+     ["validate", "mnist-cnn"], ["schema"], ["runs"]],
 )
 def test_light_commands_never_import_tensorflow(args):
     result = subprocess.run(

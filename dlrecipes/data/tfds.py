@@ -33,6 +33,7 @@ KNOWN = {
         {"train": 50_000, "test": 10_000},
     ),
     "cifar100": Signature((32, 32, 3), "uint8", 100, None, {"train": 50_000, "test": 10_000}),
+    "imdb_reviews": Signature((), "string", 2, ("neg", "pos"), {"train": 25_000, "test": 25_000, "unsupervised": 50_000}),
 }
 
 # Where tfds fetches most datasets from; reaching it is our test for "online".
@@ -181,6 +182,8 @@ class TfdsSource:
     def preprocess(self, x):
         import tensorflow as tf
 
+        if x.dtype == tf.string:
+            return x  # text goes to the model's TextVectorization as it is
         x = tf.cast(x, tf.float32)
         if self.options.divide_by:
             x = x / self.options.divide_by
@@ -194,7 +197,7 @@ def _signature_from_info(info) -> Signature:
     num_outputs = getattr(target, "num_classes", None) or int(max(1, _size(target.shape)))
     return Signature(
         input_shape=tuple(int(d) if d is not None else None for d in feature.shape),
-        input_dtype=str(feature.np_dtype.__name__ if isinstance(feature.np_dtype, type) else feature.np_dtype),
+        input_dtype=feature.dtype.name,  # tf names: 'uint8', 'string'; numpy calls text 'object'
         num_outputs=int(num_outputs),
         class_names=names,
         split_sizes={name: split.num_examples for name, split in info.splits.items()},
@@ -216,6 +219,8 @@ def _signature_from_json(path: Path) -> Signature:
 
     spec = features[input_key]
     body = spec.get("image") or spec.get("tensor")
+    if "text" in spec:
+        body = {"shape": {"dimensions": []}, "dtype": "string"}
     if body is None:
         raise RecipeError(f"unsupported tfds feature type for '{input_key}' in {path / 'features.json'}")
     shape = tuple(int(d) if int(d) >= 0 else None for d in body["shape"]["dimensions"])

@@ -32,13 +32,13 @@ def activation_layer(name: str, layer_name: str):
     return keras.layers.Activation(name, name=layer_name)
 
 
-def stack(layers: list, input_shape: tuple[int, ...], api: str, name: str):
+def stack(layers: list, input_shape: tuple[int, ...], api: str, name: str, dtype: str | None = None):
     """A model made of `layers` applied in order, as a Sequential or a functional model."""
     import keras
 
     if api == "sequential":
-        return keras.Sequential([keras.layers.InputLayer(input_shape), *layers], name=name)
-    inputs = keras.Input(input_shape, name="inputs")
+        return keras.Sequential([keras.layers.InputLayer(input_shape, dtype=dtype), *layers], name=name)
+    inputs = keras.Input(input_shape, dtype=dtype, name="inputs")
     x = inputs
     for layer in layers:
         x = layer(x)
@@ -59,14 +59,6 @@ def require_functional(options: ModelOptions, arch: str) -> None:
 # returns them as a dict-output model; the main output's key is MAIN_OUTPUT and each
 # auxiliary output's loss weight rides on the model as `auxiliary_weights`.
 MAIN_OUTPUT = "head"
-
-
-def clone_head(head: list, prefix: str) -> list:
-    """Fresh copies of the task's head layers (same units and activation) named `prefix_*`."""
-    return [
-        type(layer).from_config({**layer.get_config(), "name": f"{prefix}_{layer.name}"})
-        for layer in head
-    ]
 
 
 def with_auxiliary_outputs(inputs, main, auxiliary: dict, weight: float, name: str):
@@ -90,3 +82,25 @@ def inference_model(model):
     if not auxiliary_weights(model):
         return model
     return keras.Model(model.inputs, model.output[MAIN_OUTPUT], name=model.name)
+
+
+def text_vectorization(max_tokens: int, sequence_length: int, name: str = "text_vectorization"):
+    """Keras' TextVectorization: raw strings to `sequence_length` token ids, padded with 0.
+
+    Its vocabulary is adapted on the training split before training (`train.fit`). Under
+    another backend than TensorFlow - the numpy one `describe` and `list` build models with -
+    the layer would import TensorFlow, so a stand-in of the same name and output shape
+    takes its place there; it has no weights, as the real layer has none.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return keras.layers.TextVectorization(
+            max_tokens=max_tokens, output_sequence_length=sequence_length, name=name
+        )
+
+    class TextVectorization(keras.layers.Layer):
+        def compute_output_spec(self, inputs):
+            return keras.KerasTensor((inputs.shape[0], sequence_length), dtype="int64")
+
+    return TextVectorization(name=name)

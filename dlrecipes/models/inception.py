@@ -24,7 +24,6 @@ from pydantic import Field
 
 from dlrecipes.models.common import (
     ModelOptions,
-    clone_head,
     require_functional,
     with_auxiliary_outputs,
 )
@@ -86,7 +85,7 @@ def auxiliary_classifier(x, head, name, scale):
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(max(1, int(1024 * scale)), activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    for layer in clone_head(head, name):
+    for layer in head.named(f"{name}_head"):
         x = layer(x)
     return x
 

@@ -34,6 +34,7 @@ class Prepared:
     steps_per_epoch: int | None
     train_examples: int | None
     batch_size: int  # global: train.batch_size per replica
+    train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
 
 
 def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
@@ -65,7 +66,29 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
         n = int(raw["train"].cardinality())
         n = n if n > 0 else None
         steps = math.ceil(n / batch_size) if n else None
-    return Prepared(recipe, source, signature, datasets, steps, n, batch_size)
+    train_inputs = None
+    if "train" in raw:
+        train_inputs = raw["train"].map(lambda x, y: x).batch(1024).map(source.preprocess)
+    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs)
+
+
+def adapt_preprocessing(model, inputs) -> list[str]:
+    """Fit the model's data-dependent layers (a vocabulary, a mean and variance) on `inputs`.
+
+    Called with the training split only: statistics from validation or test data would leak
+    them into training. The layers must read the model's inputs directly. Returns the names
+    of the layers adapted.
+    """
+    import keras
+
+    adapted = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.TextVectorization) or (
+            isinstance(layer, keras.layers.Normalization) and layer.input_mean is None
+        ):
+            layer.adapt(inputs)
+            adapted.append(layer.name)
+    return adapted
 
 
 def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1) -> None:
@@ -129,6 +152,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     data = prepare_data(recipe, replicas=runtime.replicas)
     with runtime.strategy.scope():
         model = build_model(recipe, data.signature)
+        adapt_preprocessing(model, data.train_inputs)
         compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
 
     run = runs.create(runs_dir, recipe.name)
