@@ -2,8 +2,8 @@
 
 Layout: `<out>/<model name>/<version>/`, version an integer, as TF Serving expects. The
 `serving_default` signature takes the raw inputs the dataset stores (uint8 images for
-tfds image datasets): the recipe's preprocessing is traced into the graph, so clients
-send what they have. The export is written under a temporary name and renamed into
+tfds image datasets, strings for text): the recipe's preprocessing is traced into the
+graph, so clients send what they have. A GAN exports its generator (latent vectors in). The export is written under a temporary name and renamed into
 place, so a version folder is either complete or absent.
 """
 
@@ -43,18 +43,21 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
     source = get_source(recipe.data)
     output_name = tasks.TASKS[recipe.task.type].output_name
 
-    def serve(inputs):
-        return {output_name: model(source.preprocess(inputs), training=False)}
+    if recipe.task.type == "adversarial":
+        # A GAN serves its generator: latent vectors in, images in [0, 1] out.
+        spec = tf.TensorSpec((None, model.latent_dim), "float32", name=INPUT_NAME)
+
+        def serve(inputs):
+            return {output_name: model(inputs, training=False)}
+    else:
+        spec = tf.TensorSpec((None, *signature.input_shape), signature.input_dtype, name=INPUT_NAME)
+
+        def serve(inputs):
+            return {output_name: model(source.preprocess(inputs), training=False)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        "serving_default",
-        serve,
-        input_signature=[
-            tf.TensorSpec((None, *signature.input_shape), signature.input_dtype, name=INPUT_NAME)
-        ],
-    )
+    archive.add_endpoint("serving_default", serve, input_signature=[spec])
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".tmp-{version}-{os.getpid()}"
     try:

@@ -1,11 +1,11 @@
-"""Training curves: loss and the main metric per epoch, train vs validation."""
+"""Training curves: two quantities per epoch (loss and the main metric), train vs validation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def plot_curves(history: list[dict], metric: str, path: Path, title: str) -> None:
+def plot_curves(history: list[dict], keys: tuple[str, str], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -13,7 +13,7 @@ def plot_curves(history: list[dict], metric: str, path: Path, title: str) -> Non
 
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, key in zip(axes, ("loss", metric)):
+    for ax, key in zip(axes, keys):
         for prefix, label, style in (("", "train", "-"), ("val_", "validation", "--")):
             values = [row.get(prefix + key) for row in history]
             if any(v is not None for v in values):

@@ -43,6 +43,8 @@ def predict_files(run: Path, files: list[Path], top: int = 3, texts: list[str] |
     if not files and not texts:
         raise RecipeError("nothing to predict on.", fix="give files (or, for a text model, --text)")
     recipe, signature, model = runs.load_trained(run)
+    if recipe.task.type == "adversarial":
+        raise RecipeError("a GAN run generates images; it does not predict.", fix=f"use `dlrecipes sample {run.name}`")
     if signature.input_dtype == "string":
         examples = [(f"{f}:{n}", line) for f in files for n, line in enumerate(read_lines(f), start=1)]
         examples += [(f"--text {i}", text) for i, text in enumerate(texts or [], start=1)]

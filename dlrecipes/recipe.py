@@ -36,7 +36,7 @@ import dlrecipes.models  # noqa: F401  (registers the architectures)
 
 class TaskSection(Section):
     type: Literal[tasks.TASK_NAMES] = Field(..., description="The problem type; it decides head, loss and metrics.")
-    labels: Literal["integer", "one_hot", "multi_hot", "values"] | None = Field(
+    labels: Literal["integer", "one_hot", "multi_hot", "values", "unused"] | None = Field(
         None, description="Label encoding; the task's default (integer for classification) when omitted."
     )
     activation: Literal[tasks.ACTIVATIONS] | None = Field(

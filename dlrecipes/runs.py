@@ -138,6 +138,7 @@ def load_trained(run: Path):
     """(recipe, data signature, uncompiled Keras model) of a complete run."""
     import keras
 
+    import dlrecipes.adversarial  # noqa: F401  (registers the GAN model for load_model)
     import dlrecipes.layers  # noqa: F401  (registers our own layers for load_model)
     from dlrecipes.data import Signature
 

@@ -28,7 +28,8 @@ def cache_dir() -> Path:
 
 def _code_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted([PACKAGE / "tasks.py", PACKAGE / "layers.py", *PACKAGE.glob("models/*.py")]):
+    sources = ("tasks.py", "layers.py", "adversarial.py", "summary.py")
+    for path in sorted([*(PACKAGE / name for name in sources), *PACKAGE.glob("models/*.py")]):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -89,6 +90,17 @@ def _tensorflow_unavailable_to_keras():
         lazy_tf._available = None
 
 
+def _flat_layers(model, prefix: str = ""):
+    """(layer, name) for every layer; a nested model (a GAN's generator) shows its own layers."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _flat_layers(layer, f"{prefix}{layer.name}/")
+        else:
+            yield layer, prefix + layer.name
+
+
 def _build_summary(recipe, signature) -> dict:
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "numpy"
@@ -99,14 +111,14 @@ def _build_summary(recipe, signature) -> dict:
     with _tensorflow_unavailable_to_keras():
         model = build_model(recipe, signature)
     layers = []
-    for layer in model.layers:
+    for layer, name in _flat_layers(model):
         try:
             shape = tuple(layer.output.shape)
         except (AttributeError, ValueError):
             shape = None
         layers.append(
             {
-                "name": layer.name,
+                "name": name,
                 "type": type(layer).__name__,
                 "output_shape": list(shape) if shape is not None else None,
                 "params": int(layer.count_params()),

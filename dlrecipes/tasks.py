@@ -10,6 +10,8 @@ head; they call `head_layers` and append what it returns.
 |            |                     | categorical CE (one-hot labels)            |                |
 | multilabel | N units, sigmoid    | binary cross-entropy                       | accuracy, AUC  |
 | regression | N units, linear     | mean squared error                         | MAE            |
+| adversarial| discriminator:      | binary cross-entropy, real (1) vs          | d_loss, g_loss |
+|            | 1 unit, sigmoid     | generated (0); labels unused               |                |
 
 A recipe may restate the activation or the loss (to be explicit, or by mistake); a value
 that contradicts the table is refused by `check_head` with the right pairing.
@@ -78,6 +80,20 @@ TASKS: dict[str, Task] = {
         output_name="predictions",
         pairing="regression uses a linear output layer (no activation) and mean_squared_error",
     ),
+    # A GAN: the discriminator is a binary classifier of real vs generated images, so it
+    # takes the binary head; the dataset's own labels play no part.
+    "adversarial": Task(
+        name="adversarial",
+        activation="sigmoid",
+        losses={"unused": "binary_crossentropy"},
+        metrics=("d_loss", "g_loss"),
+        single_unit=True,
+        output_name="images",
+        pairing=(
+            "adversarial training (a GAN) gives the discriminator 1 output unit with sigmoid "
+            "and binary_crossentropy, real vs generated"
+        ),
+    ),
 }
 
 TASK_NAMES = tuple(TASKS)
@@ -119,6 +135,8 @@ def check_outputs(task_name: str, num_outputs: int) -> str | None:
             "use task type 'multiclass' (softmax) for one label out of N, "
             "or 'multilabel' (sigmoid per class) for several labels at once"
         )
+    if task_name == "adversarial":
+        return None  # the labels are not used
     if task_name in ("multiclass", "multilabel") and num_outputs < 2:
         return f"task '{task_name}' needs at least 2 classes, the dataset has {num_outputs}"
     return None
@@ -191,9 +209,18 @@ def metric_objects(task_name: str, labels: str) -> list:
             keras.metrics.BinaryAccuracy(name="accuracy"),
             keras.metrics.AUC(name="auc", multi_label=True),
         ]
+    if task_name == "adversarial":
+        return []  # the GAN model tracks d_loss and g_loss itself
     return [keras.metrics.MeanAbsoluteError(name="mae")]
 
 
 def main_metric(task_name: str) -> str:
     """The metric that recipes state their target in and that curves.png plots."""
     return TASKS[task_name].metrics[0]
+
+
+def curves(task_name: str) -> tuple[str, str]:
+    """The two quantities curves.png plots per epoch."""
+    if task_name == "adversarial":
+        return ("d_loss", "g_loss")
+    return ("loss", main_metric(task_name))

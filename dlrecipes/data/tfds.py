@@ -197,7 +197,7 @@ def _signature_from_info(info) -> Signature:
     num_outputs = getattr(target, "num_classes", None) or int(max(1, _size(target.shape)))
     return Signature(
         input_shape=tuple(int(d) if d is not None else None for d in feature.shape),
-        input_dtype=feature.dtype.name,  # tf names: 'uint8', 'string'; numpy calls text 'object'
+        input_dtype=feature.tf_dtype.name,  # tf names: 'uint8', 'string'; numpy calls text 'object'
         num_outputs=int(num_outputs),
         class_names=names,
         split_sizes={name: split.num_examples for name, split in info.splits.items()},

@@ -227,7 +227,11 @@ def save_results(run: Path, recipe, model, history: list[dict], test: dict, trai
     model.save(run / ".model.tmp.keras")  # Keras insists on the .keras suffix
     (run / ".model.tmp.keras").replace(run / "model.keras")
     runs.write_json(run / "metrics.json", metrics)
-    plot_curves(history, tasks.main_metric(recipe.task.type), run / "curves.png", recipe.name)
+    plot_curves(history, tasks.curves(recipe.task.type), run / "curves.png", recipe.name)
+    if recipe.task.type == "adversarial":
+        from dlrecipes.sample import write_samples
+
+        write_samples(model, run / "samples.png", n=64, seed=recipe.train.seed)
 
 
 def weights_fingerprint(model) -> str:

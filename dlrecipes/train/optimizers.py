@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, model_validator
 
 from dlrecipes.schema import Section
 
@@ -18,6 +18,7 @@ OPTIMIZERS = {
     "nadam": "Nadam",
     "lion": "Lion",
 }
+WITH_BETAS = ("adam", "adamw", "nadam", "lion")
 
 
 class OptimizerOptions(Section):
@@ -30,8 +31,16 @@ class OptimizerOptions(Section):
     weight_decay: float | None = Field(
         None, ge=0.0, description="Decoupled weight decay (as in AdamW), applied by the optimizer."
     )
+    beta_1: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the first-moment average (Keras default 0.9).")
+    beta_2: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the second-moment average.")
     clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient to this L2 norm.")
     clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
+
+    @model_validator(mode="after")
+    def _betas_need_adam_family(self):
+        if (self.beta_1 is not None or self.beta_2 is not None) and self.name not in WITH_BETAS:
+            raise ValueError(f"beta_1 / beta_2 are options of {', '.join(WITH_BETAS)}, not of {self.name}")
+        return self
 
 
 def build_optimizer(options: OptimizerOptions, learning_rate):
@@ -43,7 +52,7 @@ def build_optimizer(options: OptimizerOptions, learning_rate):
         kwargs["momentum"] = options.momentum
     if options.name == "sgd":
         kwargs["nesterov"] = options.nesterov
-    for key in ("weight_decay", "clipnorm", "clipvalue"):
+    for key in ("weight_decay", "beta_1", "beta_2", "clipnorm", "clipvalue"):
         value = getattr(options, key)
         if value is not None:
             kwargs[key] = value
