@@ -23,6 +23,7 @@ bench:
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/gan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

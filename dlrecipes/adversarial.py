@@ -51,6 +51,7 @@ class GAN(keras.Model):
         return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
 
     def _discriminator_loss(self, real, training: bool):
+        """Real images labelled 1 - label_smoothing, generated ones 0."""
         ops = keras.ops
         batch_size = ops.shape(real)[0]
         fake = self.generator(self._latent(batch_size), training=training)
@@ -61,6 +62,12 @@ class GAN(keras.Model):
             self.adversarial_loss(ops.zeros_like(p_fake), p_fake)
         )
         return d_loss
+
+    def _generator_loss(self, batch_size, training: bool):
+        """Generated images labelled real: the generator gains when the discriminator is fooled."""
+        ops = keras.ops
+        p_fake = self.discriminator(self.generator(self._latent(batch_size), training=training), training=training)
+        return ops.mean(self.adversarial_loss(ops.ones_like(p_fake), p_fake))
 
     def train_step(self, data):
         import tensorflow as tf
@@ -73,8 +80,7 @@ class GAN(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
 
         with tf.GradientTape() as tape:
-            p_fake = self.discriminator(self.generator(self._latent(ops.shape(real)[0]), training=True), training=True)
-            g_loss = ops.mean(self.adversarial_loss(ops.ones_like(p_fake), p_fake))
+            g_loss = self._generator_loss(ops.shape(real)[0], training=True)
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
 
@@ -86,8 +92,7 @@ class GAN(keras.Model):
         ops = keras.ops
         real = data[0] if isinstance(data, tuple) else data
         d_loss = self._discriminator_loss(real, training=False)
-        p_fake = self.discriminator(self.generator(self._latent(ops.shape(real)[0])))
-        g_loss = ops.mean(self.adversarial_loss(ops.ones_like(p_fake), p_fake))
+        g_loss = self._generator_loss(ops.shape(real)[0], training=False)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}

@@ -86,6 +86,15 @@ def _print_json(obj) -> None:
     out.print_json(json.dumps(obj))
 
 
+def _dataset_name(data) -> str:
+    """tfds' dataset name, else the data file's name, else the source."""
+    if getattr(data, "name", None):
+        return data.name
+    if getattr(data, "path", None):
+        return Path(data.path).name
+    return data.source
+
+
 @app.command("list")
 @handles_errors
 def list_(as_json: JsonOpt = False):
@@ -103,7 +112,7 @@ def list_(as_json: JsonOpt = False):
                 task=recipe.task.type,
                 architecture=recipe.model.arch,
                 source=recipe.data.source,
-                dataset=getattr(recipe.data, "name", None) or recipe.data.source,
+                dataset=_dataset_name(recipe.data),
                 params=summarize(recipe)["params"],
                 target=f"{target.metric} {target.value}" if target else None,
                 description=recipe.description,
