@@ -48,7 +48,7 @@ def bench(name: str, runs_dir: Path) -> dict:
         **row,
         "value": round(value, 4),
         "epochs": metrics["epochs"],
-        "train_s": metrics["train_seconds"],
+        "train_s": json.loads((run / "run.json").read_text())["train_seconds"],
         "met": value >= recipe.target.value,
     }
 

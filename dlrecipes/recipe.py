@@ -26,6 +26,9 @@ from dlrecipes.models.registry import _MODELS
 from dlrecipes.schema import Section
 from dlrecipes.train.optimizers import OptimizerOptions
 from dlrecipes.train.runtime import RuntimeOptions
+from dlrecipes.train.early_stopping import EarlyStoppingOptions
+from dlrecipes.train.initializers import InitOptions
+from dlrecipes.train.regularizers import RegularizerOptions
 from dlrecipes.train.schedules import ScheduleOptions
 
 import dlrecipes.data  # noqa: F401  (registers the sources)
@@ -90,6 +93,12 @@ class TrainSection(Section):
     seed: int = Field(0, ge=0, description="Seeds Python, NumPy and TensorFlow, and the shuffling.")
     shuffle_buffer: int = Field(10_000, ge=1, description="Examples held by the training shuffle buffer.")
     cache: bool = Field(True, description="Cache the decoded dataset in memory after the first epoch.")
+    init: InitOptions = Field(InitOptions(), description="Initializers of the kernels (all, or per layer type).")
+    regularizer: RegularizerOptions = Field(RegularizerOptions(), description="L1 / L2 penalties on every kernel.")
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Classification: targets move this far from 0/1 towards uniform."
+    )
+    early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
 
 
 def _union(options: list[type[Section]], discriminator: str):
@@ -111,6 +120,14 @@ class Recipe(Section):
     train: TrainSection = TrainSection()
     runtime: RuntimeOptions = Field(RuntimeOptions(), description="Devices, distribution, precision, XLA.")
     target: TargetSection | None = Field(None, description="What the recipe reaches on the test split.")
+
+    @field_validator("train")
+    @classmethod
+    def _smoothing_needs_classes(cls, train, info: ValidationInfo):
+        task = info.data.get("task")
+        if task is not None and train.label_smoothing and task.type not in ("binary", "multiclass", "multilabel"):
+            raise ValueError(f"label_smoothing smooths class labels; task '{task.type}' has none (set it to 0)")
+        return train
 
     @field_validator("target")
     @classmethod

@@ -184,11 +184,18 @@ def _output_layers(task_name: str, num_outputs: int, name: str) -> list:
     return layers
 
 
-def loss_object(task_name: str, labels: str):
-    """The Keras loss for a task and label encoding."""
+def loss_object(task_name: str, labels: str, label_smoothing: float = 0.0):
+    """The Keras loss for a task and label encoding, optionally with smoothed targets."""
     import keras
 
-    return keras.losses.get(TASKS[task_name].loss(labels))
+    name = TASKS[task_name].loss(labels)
+    if not label_smoothing:
+        return keras.losses.get(name)
+    if name == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    if name == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    raise ValueError(f"{name} has no label smoothing; multiclass smoothing needs one-hot labels")
 
 
 def metric_objects(task_name: str, labels: str) -> list:

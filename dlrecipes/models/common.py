@@ -104,3 +104,19 @@ def text_vectorization(max_tokens: int, sequence_length: int, name: str = "text_
             return keras.KerasTensor((inputs.shape[0], sequence_length), dtype="int64")
 
     return TextVectorization(name=name)
+
+
+def all_layers(model):
+    """Every layer that holds weights of its own, nested models and wrappers opened up.
+
+    A GAN's generator, a Bidirectional wrapper's two RNNs and an RNN's cell each keep
+    their kernels in a sub-layer; settings applied to "every kernel" must reach them.
+    """
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+        else:
+            yield layer
+            yield from layer._flatten_layers(include_self=False)

@@ -37,6 +37,13 @@ class Prepared:
     train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
 
 
+def label_encoding(recipe) -> str:
+    """The labels the loss sees: one-hot when label smoothing needs a distribution to smooth."""
+    if recipe.train.label_smoothing and recipe.task.type == "multiclass":
+        return "one_hot"
+    return recipe.task.label_encoding
+
+
 def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
     """Load the recipe's splits and wrap them in the input pipeline.
 
@@ -46,7 +53,7 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     source = get_source(recipe.data)
     raw = source.load()
     signature = source.train_signature()
-    targets = label_transform(recipe.task.type, recipe.task.label_encoding, signature.num_outputs)
+    targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
     datasets = {
         role: batched(
             ds,
@@ -106,8 +113,8 @@ def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1)
     if recipe.runtime.scale_learning_rate:
         peak *= replicas  # linear scaling rule: the global batch grew by this factor
     learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
-    loss = tasks.loss_object(recipe.task.type, recipe.task.label_encoding)
-    metrics = tasks.metric_objects(recipe.task.type, recipe.task.label_encoding)
+    loss = tasks.loss_object(recipe.task.type, label_encoding(recipe), train.label_smoothing)
+    metrics = tasks.metric_objects(recipe.task.type, label_encoding(recipe))
     loss_weights = None
     auxiliary = auxiliary_weights(model)
     if auxiliary:
@@ -145,6 +152,8 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     from dlrecipes.models.common import auxiliary_weights, inference_model
     from dlrecipes.train import runtime as runtime_lib
     from dlrecipes.train.callbacks import RichProgress, RunHistory
+    from dlrecipes.train.initializers import apply_initializers
+    from dlrecipes.train.regularizers import apply_regularizers
 
     console = console or Console(stderr=True)
     runtime = runtime_lib.setup(recipe.runtime)
@@ -153,7 +162,10 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     with runtime.strategy.scope():
         model = build_model(recipe, data.signature)
         adapt_preprocessing(model, data.train_inputs)
+        apply_initializers(model, recipe.train.init, recipe.train.seed)
+        apply_regularizers(model, recipe.train.regularizer)
         compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
+    extra_callbacks = training_callbacks(recipe, has_validation="validation" in data.datasets)
 
     run = runs.create(runs_dir, recipe.name)
     runs.update(
@@ -178,7 +190,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
             epochs=recipe.train.epochs,
             shuffle=False,  # the pipeline shuffles; Keras would only warn it cannot
             verbose=0,
-            callbacks=[RichProgress(recipe.train.epochs, data.steps_per_epoch, console), history],
+            callbacks=[*extra_callbacks, RichProgress(recipe.train.epochs, data.steps_per_epoch, console), history],
         )
         train_seconds = time.perf_counter() - started
         if auxiliary_weights(model):
@@ -188,8 +200,8 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
                 # Built, so the saved optimizer matches the one load_model recreates.
                 model.optimizer.build(model.trainable_variables)
         test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
-        save_results(run, recipe, model, history.rows, test, train_seconds)
-        runs.update(run, status=runs.COMPLETE, finished=runs.utc_now())
+        save_results(run, recipe, model, history.rows, test)
+        runs.update(run, status=runs.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
     except KeyboardInterrupt:
         runs.update(run, status="interrupted", finished=runs.utc_now())
         console.print(f"run {run} marked interrupted")
@@ -198,6 +210,31 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     return run
+
+
+def training_callbacks(recipe, has_validation: bool) -> list:
+    """The schedule's and early stopping's callbacks; checked before any run exists."""
+    from dlrecipes.errors import RecipeError
+    from dlrecipes.train.early_stopping import early_stopping_callback
+    from dlrecipes.train.schedules import schedule_callbacks
+
+    train = recipe.train
+    watched = []
+    if train.schedule.name == "plateau":
+        watched.append(("train.schedule.monitor", train.schedule.monitor))
+    if train.early_stopping:
+        watched.append(("train.early_stopping.monitor", train.early_stopping.monitor))
+    for where, monitor in watched:
+        if monitor.startswith("val_") and not has_validation:
+            raise RecipeError(
+                f"{where} is '{monitor}', but the recipe has no validation split to compute it on.",
+                where=where,
+                fix="add a validation split to data (e.g. splits.validation) or watch a training quantity",
+            )
+    callbacks = schedule_callbacks(train.schedule)
+    if train.early_stopping:
+        callbacks.append(early_stopping_callback(train.early_stopping))
+    return callbacks
 
 
 def with_targets_for(model, dataset):
@@ -210,7 +247,7 @@ def with_targets_for(model, dataset):
     return dataset.map(lambda x, y: (x, {key: y for key in keys}))
 
 
-def save_results(run: Path, recipe, model, history: list[dict], test: dict, train_seconds: float) -> None:
+def save_results(run: Path, recipe, model, history: list[dict], test: dict) -> None:
     """Write model.keras, metrics.json and curves.png into the run, each atomically."""
     from dlrecipes.plots import plot_curves
 
@@ -221,7 +258,6 @@ def save_results(run: Path, recipe, model, history: list[dict], test: dict, trai
         "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")} or None,
         "test": {k: float(v) for k, v in test.items()},
         "epochs": len(history),
-        "train_seconds": round(train_seconds, 2),
         "weights_sha256": weights_fingerprint(model),
     }
     model.save(run / ".model.tmp.keras")  # Keras insists on the .keras suffix

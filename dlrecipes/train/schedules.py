@@ -3,8 +3,16 @@
 - constant: the optimizer's learning rate throughout.
 - cosine: optional linear warmup to the learning rate, then cosine decay to
   `alpha` x learning rate at the last step (Loshchilov & Hutter, SGDR, 2017).
-- step: multiply by `factor` at each epoch in `boundaries` (piecewise constant).
+- cosine_restarts: cosine decay over `first_decay_epochs`, then restarts from the top,
+  each cycle `t_mul` times longer and `m_mul` times lower (SGDR's warm restarts). Each
+  cycle's end is a good model: snapshot ensembles (Huang et al. 2017) collect them.
+- step: multiply by `factor` at each boundary (piecewise constant); boundaries in epochs,
+  or in steps with `unit: steps` (as the ResNet paper's 32k and 48k iterations).
 - exponential: multiply by `decay_rate` every epoch, smoothly.
+- inverse_time: lr / (1 + decay_rate x epoch), the classic 1/t decay, smoothly.
+- plateau: the plain rate, multiplied by `factor` whenever `monitor` has not improved for
+  `patience` epochs (Keras' ReduceLROnPlateau); it reacts to training, so it is a callback
+  rather than a function of the step.
 """
 
 from __future__ import annotations
@@ -17,18 +25,25 @@ from dlrecipes.schema import Section
 
 
 class ScheduleOptions(Section):
-    name: Literal["constant", "cosine", "step", "exponential"] = "constant"
+    name: Literal["constant", "cosine", "cosine_restarts", "step", "exponential", "inverse_time", "plateau"] = "constant"
     warmup_epochs: float = Field(0.0, ge=0.0, description="cosine: linear warmup from 0, in epochs.")
-    alpha: float = Field(0.0, ge=0.0, le=1.0, description="cosine: final rate as a fraction of the initial one.")
-    boundaries: list[PositiveInt] = Field([], description="step: epochs at which the rate is multiplied by factor.")
-    factor: PositiveFloat = Field(0.1, description="step: multiplier at each boundary.")
-    decay_rate: PositiveFloat = Field(0.9, description="exponential: multiplier per epoch.")
+    alpha: float = Field(0.0, ge=0.0, le=1.0, description="cosine, cosine_restarts: final rate as a fraction of the initial one.")
+    first_decay_epochs: PositiveFloat = Field(10, description="cosine_restarts: length of the first cycle, in epochs.")
+    t_mul: PositiveFloat = Field(2.0, description="cosine_restarts: each cycle is this many times longer than the last.")
+    m_mul: PositiveFloat = Field(1.0, le=1.0, description="cosine_restarts: each restart begins this many times lower.")
+    boundaries: list[PositiveInt] = Field([], description="step: where the rate is multiplied by factor.")
+    unit: Literal["epochs", "steps"] = Field("epochs", description="step: what `boundaries` count.")
+    factor: PositiveFloat = Field(0.1, lt=1.0, description="step, plateau: multiplier at each boundary / plateau.")
+    decay_rate: PositiveFloat = Field(0.9, description="exponential: multiplier per epoch; inverse_time: the 1/t rate.")
+    monitor: str = Field("val_loss", description="plateau: the logged quantity watched (lower is better for losses).")
+    patience: int = Field(2, ge=0, description="plateau: epochs without improvement before the rate drops.")
+    min_learning_rate: float = Field(0.0, ge=0.0, description="plateau: the rate never drops below this.")
 
     @field_validator("boundaries")
     @classmethod
     def _increasing(cls, boundaries):
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"boundaries must be strictly increasing epochs, e.g. [30, 60]; given {boundaries}")
+            raise ValueError(f"boundaries must be strictly increasing, e.g. [30, 60]; given {boundaries}")
         return boundaries
 
 
@@ -38,7 +53,7 @@ def build_schedule(options: ScheduleOptions, learning_rate: float, steps_per_epo
 
     schedules = keras.optimizers.schedules
     total = steps_per_epoch * epochs
-    if options.name == "constant":
+    if options.name in ("constant", "plateau"):
         return learning_rate
     if options.name == "cosine":
         warmup = int(round(options.warmup_epochs * steps_per_epoch))
@@ -48,8 +63,28 @@ def build_schedule(options: ScheduleOptions, learning_rate: float, steps_per_epo
                 warmup_target=learning_rate, warmup_steps=warmup,
             )
         return schedules.CosineDecay(learning_rate, max(1, total), alpha=options.alpha)
+    if options.name == "cosine_restarts":
+        first = max(1, int(round(options.first_decay_epochs * steps_per_epoch)))
+        return schedules.CosineDecayRestarts(
+            learning_rate, first, t_mul=options.t_mul, m_mul=options.m_mul, alpha=options.alpha
+        )
     if options.name == "step":
-        boundaries = [b * steps_per_epoch for b in options.boundaries]
+        per = steps_per_epoch if options.unit == "epochs" else 1
+        boundaries = [b * per for b in options.boundaries]
         values = [learning_rate * options.factor**i for i in range(len(boundaries) + 1)]
         return schedules.PiecewiseConstantDecay(boundaries, values)
+    if options.name == "inverse_time":
+        return schedules.InverseTimeDecay(learning_rate, steps_per_epoch, options.decay_rate)
     return schedules.ExponentialDecay(learning_rate, steps_per_epoch, options.decay_rate)
+
+
+def schedule_callbacks(options: ScheduleOptions) -> list:
+    """Callbacks a schedule needs during `fit` (plateau's ReduceLROnPlateau), else none."""
+    import keras
+
+    if options.name != "plateau":
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(
+        monitor=options.monitor, factor=options.factor, patience=options.patience,
+        min_lr=options.min_learning_rate, verbose=0,
+    )]

@@ -1,0 +1,31 @@
+"""Early stopping: end training when the watched quantity stops improving.
+
+Keras' `EarlyStopping` callback: after `patience` epochs without an improvement of at least
+`min_delta` in `monitor` (a validation loss or metric: the training loss keeps falling
+while the model overfits), training ends; with `restore_best_weights` the model goes back
+to the weights of its best epoch, which is what the run then saves and tests.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dlrecipes.schema import Section
+
+
+class EarlyStoppingOptions(Section):
+    monitor: str = Field("val_loss", description="Logged quantity watched, e.g. val_loss, val_accuracy.")
+    patience: int = Field(3, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
+    restore_best_weights: bool = Field(True, description="End with the best epoch's weights, not the last.")
+
+
+def early_stopping_callback(options: EarlyStoppingOptions):
+    import keras
+
+    # Losses and errors improve downwards, accuracy and AUC upwards.
+    lower_is_better = options.monitor.endswith(("loss", "mae", "mse", "error"))
+    return keras.callbacks.EarlyStopping(
+        monitor=options.monitor, patience=options.patience, min_delta=options.min_delta,
+        mode="min" if lower_is_better else "max", restore_best_weights=options.restore_best_weights,
+    )
