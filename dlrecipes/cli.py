@@ -212,6 +212,9 @@ def train(
     xla: Annotated[
         Optional[bool], typer.Option("--xla/--no-xla", help="Force XLA compilation on or off (default: Keras decides; off on CPUs).", rich_help_panel="Runtime")
     ] = None,
+    deterministic: Annotated[
+        Optional[bool], typer.Option("--deterministic", help="Bit-identical runs for the same seed (TF op determinism).", rich_help_panel="Runtime")
+    ] = None,
 ):
     """Train a recipe into a new run directory (model, history, metrics, curves)."""
     from dlrecipes.recipe import load_recipe
@@ -221,6 +224,7 @@ def train(
         "train.epochs": epochs, "train.seed": seed, "data.data_dir": data_dir,
         "runtime.strategy": strategy, "runtime.mixed_precision": mixed_precision,
         "runtime.jit_compile": None if xla is None else str(xla).lower(),
+        "runtime.deterministic": "true" if deterministic else None,
     }
     sets += [f"{key}={value}" for key, value in flags.items() if value is not None]
     loaded = load_recipe(recipe, sets)

@@ -41,7 +41,8 @@ def test_every_shipped_recipe_validates():
     for name in recipes:
         loaded = load_recipe(name)
         assert loaded.recipe.name == name
-        assert loaded.recipe.target is not None, f"{name} states no target"
+        # A GAN has no test-split number; bench/gan.py judges its pictures.
+        assert loaded.recipe.target is not None or loaded.recipe.task.type == "adversarial", f"{name} states no target"
 
 
 def test_name_defaults_to_file_stem(tmp_path):

@@ -33,6 +33,8 @@ class OptimizerOptions(Section):
     )
     beta_1: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the first-moment average (Keras default 0.9).")
     beta_2: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the second-moment average.")
+    use_ema: bool = Field(False, description="Keep an exponential moving average of the weights; the run ends with it.")
+    ema_momentum: float = Field(0.99, gt=0.0, lt=1.0, description="use_ema: weight of the old average at each update.")
     clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient to this L2 norm.")
     clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
 
@@ -48,6 +50,9 @@ def build_optimizer(options: OptimizerOptions, learning_rate):
     import keras
 
     kwargs = {"learning_rate": learning_rate}
+    if options.use_ema:
+        # Keras averages after every step and, when fit() ends, swaps the averages in.
+        kwargs.update(use_ema=True, ema_momentum=options.ema_momentum)
     if options.name in ("sgd", "rmsprop"):
         kwargs["momentum"] = options.momentum
     if options.name == "sgd":

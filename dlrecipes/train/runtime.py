@@ -47,6 +47,9 @@ class RuntimeOptions(Section):
         True, description="Multiply the learning rate by the number of replicas (linear scaling rule)."
     )
     memory_growth: bool = Field(True, description="Let TensorFlow take GPU memory as needed, not all at start.")
+    deterministic: bool = Field(
+        False, description="TensorFlow's op determinism: the same seed gives bit-identical runs (slower on GPUs)."
+    )
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Runtime:
     strategy_name: str
     replicas: int
     precision: str
+    deterministic: bool = False
     notes: list[str] = field(default_factory=list)
 
     def record(self) -> dict:
@@ -64,6 +68,7 @@ class Runtime:
             "strategy": self.strategy_name,
             "replicas": self.replicas,
             "precision": self.precision,
+            "deterministic": self.deterministic,
             "notes": self.notes,
         }
 
@@ -134,11 +139,15 @@ def setup(options: RuntimeOptions) -> Runtime:
             precision = "mixed_bfloat16"
             notes.append("no GPU: mixed precision uses bfloat16 on the CPU, which is usually slower than float32")
     keras.mixed_precision.set_global_policy(precision)
+    if options.deterministic:
+        # Ops pick deterministic kernels (or refuse to run); tf.data runs its maps in order.
+        tf.config.experimental.enable_op_determinism()
 
     return Runtime(
         strategy=strategy,
         strategy_name=name,
         replicas=strategy.num_replicas_in_sync,
         precision=precision,
+        deterministic=options.deterministic,
         notes=notes,
     )
