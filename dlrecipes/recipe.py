@@ -26,6 +26,7 @@ from dlrecipes.models.registry import _MODELS
 from dlrecipes.schema import Section
 from dlrecipes.train.optimizers import OptimizerOptions
 from dlrecipes.train.runtime import RuntimeOptions
+from dlrecipes.data.augment import AugmentStep
 from dlrecipes.train.early_stopping import EarlyStoppingOptions
 from dlrecipes.train.initializers import InitOptions
 from dlrecipes.train.regularizers import RegularizerOptions
@@ -99,6 +100,7 @@ class TrainSection(Section):
         0.0, ge=0.0, lt=1.0, description="Classification: targets move this far from 0/1 towards uniform."
     )
     early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
+    augment: list[AugmentStep] = Field([], description="Image augmentations, in order, on training batches only.")
 
 
 def _union(options: list[type[Section]], discriminator: str):

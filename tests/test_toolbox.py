@@ -160,3 +160,51 @@ def test_two_deterministic_runs_give_identical_metrics(tmp_path):
         assert json.loads((run / "run.json").read_text())["runtime"]["deterministic"] is True
         outputs.append((run / "metrics.json").read_bytes())
     assert outputs[0] == outputs[1]  # weights' sha256 included
+
+
+def first_batch(recipe, role):
+    from dlrecipes.train.fit import prepare_data
+
+    x, y = next(iter(prepare_data(recipe, roles=(role,)).datasets[role]))
+    return x.numpy(), y.numpy()
+
+
+SLICE = ["data.splits.train=test[:256]", "data.splits.validation=null", "data.splits.test=test[:256]",
+         "train.batch_size=64", "train.shuffle_buffer=1"]
+
+
+def test_augmentation_changes_training_batches_only():
+    plain = load_recipe("mnist-dnn", SLICE).recipe
+    flipped = load_recipe("mnist-dnn", [*SLICE, "train.augment=[{name: random_flip, mode: horizontal}, "
+                                        "{name: random_crop, padding: 4}]"]).recipe
+    x_plain, y_plain = first_batch(plain, "train")
+    x_aug, y_aug = first_batch(flipped, "train")
+    assert x_aug.shape == x_plain.shape == (64, 28, 28, 1)  # padded by 4, cropped back to 28x28
+    assert not np.allclose(x_aug, x_plain)
+    assert 0.0 <= x_aug.min() and x_aug.max() <= 1.0  # augmented on the 0-255 scale, then divided
+    np.testing.assert_array_equal(y_aug, y_plain)
+    np.testing.assert_array_equal(first_batch(flipped, "test")[0], first_batch(plain, "test")[0])
+
+
+def test_mixup_targets_are_convex_combinations_of_two_classes():
+    recipe = load_recipe("mnist-dnn", [*SLICE, "train.augment=[{name: mixup, alpha: 1.0}]"]).recipe
+    assert label_encoding(recipe) == "one_hot"
+    _, y = first_batch(recipe, "train")
+    assert y.shape == (64, 10) and (y >= 0).all()
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+    assert ((y > 1e-6).sum(axis=1) <= 2).all()  # a blend of at most two one-hot vectors
+    assert (y.max(axis=1) < 0.99).mean() > 0.5  # and really blended, with alpha = 1
+    _, y_test = first_batch(recipe, "test")
+    assert set(np.unique(y_test)) <= {0.0, 1.0}  # never at evaluation
+
+
+def test_cutout_erases_with_a_constant_and_bad_arguments_are_refused(tmp_path):
+    recipe = load_recipe("mnist-dnn", [*SLICE, "train.augment=[{name: cutout, factor: 1.0, scale: [0.2, 0.2]}]"]).recipe
+    x_cut, _ = first_batch(recipe, "train")
+    x_plain, _ = first_batch(load_recipe("mnist-dnn", SLICE).recipe, "train")
+    erased = x_cut != x_plain
+    assert erased.any() and (x_cut[erased] == 0.0).all()
+    result = cli("train", "mnist-dnn", *SMALL, "--set", "train.augment=[{name: random_rotation, angle: 10}]",
+                 "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "train.augment[0]" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -37,8 +37,12 @@ def batched(
     seed: int,
     shuffle_buffer: int,
     cache: bool,
+    augment: Callable | None = None,
 ):
-    """Batches of (model inputs, targets) ready for `model.fit` / `evaluate`."""
+    """Batches of (model inputs, targets) ready for `model.fit` / `evaluate`.
+
+    `augment` (training batches only) sees the raw pixel scale, before `preprocess`.
+    """
     import tensorflow as tf
 
     if cache:
@@ -46,5 +50,12 @@ def batched(
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda x, y: (preprocess(x), targets(y)), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def transform(x, y):
+        y = targets(y)
+        if training and augment is not None:
+            x, y = augment(tf.cast(x, tf.float32), y)
+        return preprocess(x), y
+
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from dlrecipes import runs, tasks
 from dlrecipes.data import get_source
+from dlrecipes.data.augment import augmenter, build_layers
 from dlrecipes.data.pipeline import batched, label_transform
 
 
@@ -38,8 +39,10 @@ class Prepared:
 
 
 def label_encoding(recipe) -> str:
-    """The labels the loss sees: one-hot when label smoothing needs a distribution to smooth."""
-    if recipe.train.label_smoothing and recipe.task.type == "multiclass":
+    """The labels the loss sees: one-hot when label smoothing or mixup / cutmix make them soft."""
+    from dlrecipes.data.augment import soft_labels
+
+    if recipe.task.type == "multiclass" and (recipe.train.label_smoothing or soft_labels(recipe.train.augment)):
         return "one_hot"
     return recipe.task.label_encoding
 
@@ -54,6 +57,9 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     raw = source.load()
     signature = source.train_signature()
     targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
+    augment = None
+    if recipe.train.augment:
+        augment = augmenter(build_layers(recipe.train.augment, tuple(signature.input_shape), recipe.train.seed))
     datasets = {
         role: batched(
             ds,
@@ -64,6 +70,7 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
             seed=recipe.train.seed,
             shuffle_buffer=recipe.train.shuffle_buffer,
             cache=recipe.train.cache,
+            augment=augment,
         )
         for role, ds in raw.items()
         if role in roles
