@@ -31,6 +31,7 @@ from dlrecipes.train.early_stopping import EarlyStoppingOptions
 from dlrecipes.train.initializers import InitOptions
 from dlrecipes.train.regularizers import RegularizerOptions
 from dlrecipes.train.schedules import ScheduleOptions
+from dlrecipes.train.transfer import FineTuneOptions
 
 import dlrecipes.data  # noqa: F401  (registers the sources)
 import dlrecipes.models  # noqa: F401  (registers the architectures)
@@ -101,6 +102,9 @@ class TrainSection(Section):
     )
     early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
     augment: list[AugmentStep] = Field([], description="Image augmentations, in order, on training batches only.")
+    fine_tune: FineTuneOptions | None = Field(
+        None, description="After `epochs`, unfreeze every layer and train this many more epochs at a low rate."
+    )
 
 
 def _union(options: list[type[Section]], discriminator: str):

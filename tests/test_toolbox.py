@@ -208,3 +208,50 @@ def test_cutout_erases_with_a_constant_and_bad_arguments_are_refused(tmp_path):
                  "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2 and "train.augment[0]" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def saved_weights(run):
+    model = keras.models.load_model(run / "model.keras", compile=False)
+    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.weights}
+
+
+FASHION = ["--set", "data.name=fashion_mnist", *SMALL]
+
+
+def test_frozen_layers_stay_bit_identical_and_a_new_head_learns(trained_run, tmp_path):
+    result = cli("train", "mnist-dnn", "--epochs", "2", *FASHION, "--set", f"model.init_from={trained_run}",
+                 "--set", "model.freeze=all_but_head", "--set", "train.optimizer.learning_rate=0.01",
+                 "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(tmp_path.iterdir())
+    before, after = saved_weights(trained_run), saved_weights(run)
+    for name in ("dense_1", "dense_2"):
+        for old, new in zip(before[name], after[name]):
+            np.testing.assert_array_equal(old, new)  # frozen: bit-identical
+    assert not np.array_equal(before["head_dense"][0], after["head_dense"][0])  # a new head, trained
+    recorded = json.loads((run / "run.json").read_text())
+    assert recorded["init_from"]["layers"] == ["dense_1", "dense_2"] and recorded["frozen"] == ["dense_1", "dense_2"]
+    assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] > 0.3  # chance: 0.1
+
+
+def test_fine_tuning_unfreezes_at_a_lower_rate(trained_run, tmp_path):
+    result = cli("train", "mnist-dnn", "--epochs", "1", *FASHION, "--set", f"model.init_from={trained_run}",
+                 "--set", "model.freeze=all_but_head", "--set", "train.fine_tune={epochs: 1, learning_rate: 0.0001}",
+                 "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(tmp_path.iterdir())
+    assert not np.array_equal(saved_weights(trained_run)["dense_1"][0], saved_weights(run)["dense_1"][0])
+    rows = (run / "history.csv").read_text().splitlines()
+    assert len(rows) == 3  # two epochs: the frozen one, then the fine-tuning one
+    assert float(rows[2].split(",")[1]) == pytest.approx(1e-4)
+
+
+def test_transfer_mistakes_are_clear(trained_run, tmp_path):
+    wrong = cli("train", "mnist-dnn", *FASHION, "--set", f"model.init_from={trained_run}",
+                "--set", "model.freeze=[dense_3]", "--runs-dir", str(tmp_path / "a"))
+    assert wrong.returncode == 2 and "dense_3" in wrong.stderr and "Did you mean 'dense_2'" in wrong.stderr
+    mismatch = cli("train", "mnist-cnn", *SMALL, "--set", f"model.init_from={trained_run}", "--runs-dir", str(tmp_path / "b"))
+    assert mismatch.returncode == 2 and "no layer of run" in mismatch.stderr
+    missing = cli("train", "fashion-mnist-from-mnist", "--runs-dir", str(tmp_path / "c"))
+    assert missing.returncode == 2 and "no run 'mnist-cnn'" in missing.stderr
+    assert not any((tmp_path / d).exists() for d in "abc")

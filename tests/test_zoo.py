@@ -97,9 +97,12 @@ def test_every_recipe_takes_a_training_step(name, tmp_path):
     if recipe.data.source == "tfds":
         small = ["--set", "data.splits.train=train[:256]", "--set", "data.splits.validation=null",
                  "--set", "data.splits.test=test[:128]"]
+    if recipe.model.init_from:  # transfer learning starts from a run of another recipe
+        source = cli("train", recipe.model.init_from, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
+        assert source.returncode == 0, source.stderr
     result = cli("train", name, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    (run,) = list(tmp_path.iterdir())
+    (run,) = list(tmp_path.glob(f"{name}-*"))
     metrics = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["loss"])
 

@@ -19,6 +19,12 @@ class ModelOptions(Section):
         "sequential",
         description="Build with keras.Sequential or the functional API (same layers, same weights).",
     )
+    init_from: str | None = Field(
+        None, description="Start from this trained run's weights (a run folder, run name or recipe name)."
+    )
+    freeze: Literal["all_but_head"] | list[str] | None = Field(
+        None, description="Layers kept fixed while training: 'all_but_head' or a list of layer names."
+    )
 
 
 def activation_layer(name: str, layer_name: str):

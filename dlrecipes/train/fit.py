@@ -105,21 +105,26 @@ def adapt_preprocessing(model, inputs) -> list[str]:
     return adapted
 
 
-def compile_model(model, recipe, steps_per_epoch: int | None, replicas: int = 1) -> None:
+def compile_model(
+    model, recipe, steps_per_epoch: int | None, replicas: int = 1, constant_rate: float | None = None
+) -> None:
     """Compile with the recipe's optimizer and schedule and the task's loss and metrics.
 
     A model with auxiliary outputs gets the task's loss on each, weighted as the builder
-    says, and the metrics on the main output only.
+    says, and the metrics on the main output only. `constant_rate` replaces the schedule
+    (fine-tuning's second phase).
     """
     from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
     from dlrecipes.train.optimizers import build_optimizer
     from dlrecipes.train.schedules import build_schedule
 
     train = recipe.train
-    peak = train.optimizer.learning_rate
+    peak = train.optimizer.learning_rate if constant_rate is None else constant_rate
     if recipe.runtime.scale_learning_rate:
         peak *= replicas  # linear scaling rule: the global batch grew by this factor
-    learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
+    learning_rate = peak
+    if constant_rate is None:
+        learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
     loss = tasks.loss_object(recipe.task.type, label_encoding(recipe), train.label_smoothing)
     metrics = tasks.metric_objects(recipe.task.type, label_encoding(recipe))
     loss_weights = None
@@ -171,6 +176,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         adapt_preprocessing(model, data.train_inputs)
         apply_initializers(model, recipe.train.init, recipe.train.seed)
         apply_regularizers(model, recipe.train.regularizer)
+        transferred = start_from(model, recipe, runs_dir)
         compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
     extra_callbacks = training_callbacks(recipe, has_validation="validation" in data.datasets)
 
@@ -180,6 +186,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runtime={**runtime.record(), "jit_compile": model.jit_compile,
                  "steps_per_execution": recipe.runtime.steps_per_execution,
                  "global_batch_size": data.batch_size},
+        **transferred,
     )
     for note in runtime.notes:
         console.print(f"[yellow]note:[/] {note}")
@@ -190,6 +197,9 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
         history = RunHistory(run, data.train_examples)
         fit_data = {role: with_targets_for(model, ds) for role, ds in data.datasets.items()}
+        fine_tune = recipe.train.fine_tune
+        total_epochs = recipe.train.epochs + (fine_tune.epochs if fine_tune else 0)
+        callbacks = [*extra_callbacks, RichProgress(total_epochs, data.steps_per_epoch, console), history]
         started = time.perf_counter()
         model.fit(
             fit_data["train"],
@@ -197,8 +207,20 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
             epochs=recipe.train.epochs,
             shuffle=False,  # the pipeline shuffles; Keras would only warn it cannot
             verbose=0,
-            callbacks=[*extra_callbacks, RichProgress(recipe.train.epochs, data.steps_per_epoch, console), history],
+            callbacks=callbacks,
         )
+        if fine_tune:
+            # Second phase: every layer trainable, a low constant rate; compiling again is
+            # what makes the new trainable flags take effect.
+            from dlrecipes.train.transfer import unfreeze
+
+            unfreeze(model)
+            with runtime.strategy.scope():
+                compile_model(model, recipe, data.steps_per_epoch, runtime.replicas, constant_rate=fine_tune.learning_rate)
+            model.fit(
+                fit_data["train"], validation_data=fit_data.get("validation"), shuffle=False, verbose=0,
+                initial_epoch=len(history.rows), epochs=len(history.rows) + fine_tune.epochs, callbacks=callbacks,
+            )
         train_seconds = time.perf_counter() - started
         if auxiliary_weights(model):
             with runtime.strategy.scope():
@@ -217,6 +239,22 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     return run
+
+
+def start_from(model, recipe, runs_dir: Path) -> dict:
+    """Copy a trained run's weights (`model.init_from`) and freeze layers (`model.freeze`).
+
+    Returns what run.json records about it.
+    """
+    from dlrecipes.train.transfer import freeze, load_weights_from
+
+    record = {}
+    if recipe.model.init_from:
+        source = runs.find_run(recipe.model.init_from, runs_dir)
+        record["init_from"] = {"run": str(source), "layers": load_weights_from(model, source)}
+    if recipe.model.freeze:
+        record["frozen"] = freeze(model, recipe.model.freeze)
+    return record
 
 
 def training_callbacks(recipe, has_validation: bool) -> list:
