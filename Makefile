@@ -24,6 +24,7 @@ bench:
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/gan.py
+	$(BIN)/python bench/transfer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -54,10 +54,11 @@ def bench(name: str, runs_dir: Path) -> dict:
 
 
 def main(names: list[str]) -> int:
-    # A GAN states no number to reach; bench/gan.py measures it.
+    # A GAN states no number to reach (bench/gan.py judges it); transfer recipes need their
+    # source run first (bench/transfer.py).
     names = names or [
         n for n in all_recipes()
-        if load_recipe(n).recipe.target is not None and data_present(load_recipe(n).recipe)
+        if (r := load_recipe(n).recipe).target is not None and not r.model.init_from and data_present(r)
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -59,3 +59,42 @@ def batched(
 
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_stream(
+    ds,
+    *,
+    first_epoch: int,
+    last_epoch: int,
+    preprocess: Callable,
+    targets: Callable,
+    batch_size: int,
+    seed: int,
+    shuffle_buffer: int,
+    cache: bool,
+    augment: Callable | None = None,
+):
+    """Training batches for epochs [first_epoch, last_epoch), one stream for `model.fit`.
+
+    Each epoch is shuffled with its own seed, derived from (seed, epoch), rather than by one
+    generator that moves on from epoch to epoch: so the batches of epoch k are the same
+    whether training started at epoch 0 or resumed at epoch k.
+    """
+    import tensorflow as tf
+
+    if cache:
+        ds = ds.cache()
+
+    def transform(x, y):
+        y = targets(y)
+        if augment is not None:
+            x, y = augment(tf.cast(x, tf.float32), y)
+        return preprocess(x), y
+
+    def one_epoch(epoch):
+        shuffled = ds.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        return shuffled.batch(batch_size)
+
+    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
+    stream = epochs.flat_map(one_epoch).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return stream.prefetch(tf.data.AUTOTUNE)
