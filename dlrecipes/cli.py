@@ -197,7 +197,9 @@ def schema():
 @app.command()
 @handles_errors
 def train(
-    recipe: RecipeArg,
+    recipe: Annotated[Optional[str], typer.Argument(help="Recipe name (see `dlrecipes list`) or path to a .yaml file.")] = None,
+    resume: Annotated[Optional[str], typer.Option(
+        "--resume", help="Continue an interrupted run (folder or name) from its last checkpoint.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override train.epochs.", min=1)] = None,
     overrides: SetOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Override train.seed.", min=0)] = None,
@@ -216,7 +218,11 @@ def train(
         Optional[bool], typer.Option("--deterministic", help="Bit-identical runs for the same seed (TF op determinism).", rich_help_panel="Runtime")
     ] = None,
 ):
-    """Train a recipe into a new run directory (model, history, metrics, curves)."""
+    """Train a recipe into a new run directory (model, history, metrics, curves), or resume one."""
+    if resume is not None:
+        return _resume(resume, runs_dir, given=recipe or overrides or epochs or seed or data_dir)
+    if recipe is None:
+        raise RecipeError("no recipe given.", fix="dlrecipes train RECIPE (see `dlrecipes list`), or --resume RUN")
     from dlrecipes.recipe import load_recipe
 
     sets = list(overrides or [])
@@ -230,7 +236,25 @@ def train(
     loaded = load_recipe(recipe, sets)
     from dlrecipes.train.fit import train as train_recipe
 
-    run = train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err)
+    _report(train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err))
+
+
+def _resume(ref: str, runs_dir, given) -> None:
+    from dlrecipes.runs import find_run
+
+    if given:
+        raise RecipeError(
+            "--resume continues a run with its own recipe; a recipe, --set, --epochs, --seed or "
+            "--data-dir cannot change it.",
+            fix=f"dlrecipes train --resume {ref}",
+        )
+    path = find_run(ref, _runs_dir(runs_dir), complete=False)
+    from dlrecipes.train.fit import resume
+
+    _report(resume(path, console=err))
+
+
+def _report(run) -> None:
     from dlrecipes.runs import read_json
 
     metrics = read_json(run / "metrics.json")

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlrecipes.data import get_source
-from dlrecipes.data.pipeline import batched, label_transform
+from dlrecipes.data.pipeline import epoch_stream, label_transform
 from dlrecipes.data.tfds import network_reachable
 from dlrecipes.recipe import load_recipe
 
@@ -28,9 +28,9 @@ def test_pipeline_scales_pixels_and_batches():
     source = get_source(recipe.data)
     raw = source.load()
     assert raw["train"].element_spec[0].dtype == tf.uint8  # raw until the pipeline
-    ds = batched(
-        raw["train"], preprocess=source.preprocess, targets=label_transform("multiclass", "integer", 10),
-        batch_size=128, training=True, seed=0, shuffle_buffer=300, cache=True,
+    ds = epoch_stream(
+        raw["train"], first_epoch=0, last_epoch=1, steps_per_epoch=3, preprocess=source.preprocess,
+        targets=label_transform("multiclass", "integer", 10), batch_size=128, seed=0, shuffle_buffer=300, cache=True,
     )
     sizes, seen = [], []
     for x, y in ds:

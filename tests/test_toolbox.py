@@ -12,7 +12,8 @@ from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
 from dlrecipes.recipe import load_recipe
-from dlrecipes.train.fit import compile_model, label_encoding
+from dlrecipes.train.fit import compile_model
+from dlrecipes.train.inputs import label_encoding
 from dlrecipes.train.initializers import apply_initializers
 from dlrecipes.train.regularizers import apply_regularizers
 
@@ -163,9 +164,10 @@ def test_two_deterministic_runs_give_identical_metrics(tmp_path):
 
 
 def first_batch(recipe, role):
-    from dlrecipes.train.fit import prepare_data
+    from dlrecipes.train.inputs import prepare_data
 
-    x, y = next(iter(prepare_data(recipe, roles=(role,)).datasets[role]))
+    data = prepare_data(recipe, roles=(role,))
+    x, y = next(iter(data.train_stream(0, 1) if role == "train" else data.datasets[role]))
     return x.numpy(), y.numpy()
 
 

@@ -1,9 +1,9 @@
 """The tf.data input pipeline every source feeds.
 
 Order matters for speed: the raw (uint8) examples are cached - 4x smaller than floats -,
-shuffled and batched; scaling then runs once per batch, vectorised, and prefetching keeps
-the next batch ready while the model trains on this one (the tf.data performance guide's
-advice: https://www.tensorflow.org/guide/data_performance).
+shuffled and batched; augmentation and scaling then run once per batch, vectorised, and
+prefetching keeps the next batch ready while the model trains on this one (the tf.data
+performance guide's advice: https://www.tensorflow.org/guide/data_performance).
 """
 
 from __future__ import annotations
@@ -27,37 +27,14 @@ def label_transform(task_name: str, labels: str, num_outputs: int) -> Callable:
     return transform
 
 
-def batched(
-    ds,
-    *,
-    preprocess: Callable,
-    targets: Callable,
-    batch_size: int,
-    training: bool,
-    seed: int,
-    shuffle_buffer: int,
-    cache: bool,
-    augment: Callable | None = None,
-):
-    """Batches of (model inputs, targets) ready for `model.fit` / `evaluate`.
-
-    `augment` (training batches only) sees the raw pixel scale, before `preprocess`.
-    """
+def batched(ds, *, preprocess: Callable, targets: Callable, batch_size: int, cache: bool):
+    """Batches of (model inputs, targets) for `evaluate` and validation, in stored order."""
     import tensorflow as tf
 
     if cache:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-
-    def transform(x, y):
-        y = targets(y)
-        if training and augment is not None:
-            x, y = augment(tf.cast(x, tf.float32), y)
-        return preprocess(x), y
-
-    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (preprocess(x), targets(y)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -66,6 +43,7 @@ def epoch_stream(
     *,
     first_epoch: int,
     last_epoch: int,
+    steps_per_epoch: int,
     preprocess: Callable,
     targets: Callable,
     batch_size: int,
@@ -76,9 +54,11 @@ def epoch_stream(
 ):
     """Training batches for epochs [first_epoch, last_epoch), one stream for `model.fit`.
 
-    Each epoch is shuffled with its own seed, derived from (seed, epoch), rather than by one
-    generator that moves on from epoch to epoch: so the batches of epoch k are the same
-    whether training started at epoch 0 or resumed at epoch k.
+    The shuffle is seeded and reshuffles at every pass, so epoch k's order is the k-th
+    permutation of a fixed sequence. A run resumed at epoch k rebuilds the sequence and
+    skips the first k epochs' batches (cheap: raw examples, before any transformation), so
+    it reads exactly the batches an uninterrupted run would have. Batches never straddle
+    two epochs.
     """
     import tensorflow as tf
 
@@ -91,10 +71,7 @@ def epoch_stream(
             x, y = augment(tf.cast(x, tf.float32), y)
         return preprocess(x), y
 
-    def one_epoch(epoch):
-        shuffled = ds.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
-        return shuffled.batch(batch_size)
-
-    epochs = tf.data.Dataset.range(first_epoch, last_epoch)
-    stream = epochs.flat_map(one_epoch).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    stream = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    stream = stream.repeat(last_epoch).skip(first_epoch * steps_per_epoch)
+    stream = stream.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return stream.prefetch(tf.data.AUTOTUNE)

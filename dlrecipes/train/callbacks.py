@@ -89,12 +89,12 @@ class RunHistory(keras.callbacks.Callback):
     throughput, and in run.json the moment the first training step finished.
     """
 
-    def __init__(self, run: Path, examples_per_epoch: int | None):
+    def __init__(self, run: Path, examples_per_epoch: int | None, rows: list[dict] | None = None):
         super().__init__()
         self.path = run / "history.csv"
         self.examples = examples_per_epoch
-        self.rows: list[dict] = []
-        self.first_step_done = False
+        self.rows: list[dict] = list(rows or [])  # a resumed run's epochs so far
+        self.first_step_done = bool(self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = self.last_step = time.perf_counter()
@@ -120,3 +120,22 @@ class RunHistory(keras.callbacks.Callback):
         writer.writerows(self.rows)
         runs.write_atomic(self.path, out.getvalue())
         runs.update(self.path.parent, epochs_done=epoch + 1)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After every epoch: weights, optimizer state and progress into RUN/checkpoint/.
+
+    Runs after RunHistory in the callback list, so the state it saves includes the epoch
+    just finished.
+    """
+
+    def __init__(self, run: Path, history: RunHistory, seconds):
+        super().__init__()
+        self.run, self.history, self.seconds = run, history, seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        from dlrecipes.train import checkpoint
+
+        checkpoint.save(self.run, self.model, {
+            "epochs_done": epoch + 1, "history": self.history.rows, "train_seconds": self.seconds(),
+        })

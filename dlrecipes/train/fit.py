@@ -1,14 +1,14 @@
-"""Train a recipe: data -> model -> fit -> run directory.
+"""Train a recipe: data -> model -> fit -> run directory; and resume an interrupted run.
 
 Everything that can be wrong with the input (the dataset, its splits, the head) is checked
 before the run directory exists, so bad input never leaves a run behind. Once training has
-started, a failure or Ctrl-C marks the run `failed` / `interrupted`, never `complete`.
+started, a checkpoint is written after every epoch; a failure or Ctrl-C marks the run
+`failed` / `interrupted`, never `complete`, and `resume` continues it from its checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import sys
 import time
@@ -19,90 +19,8 @@ import yaml
 from rich.console import Console
 
 from dlrecipes import runs, tasks
-from dlrecipes.data import get_source
-from dlrecipes.data.augment import augmenter, build_layers
-from dlrecipes.data.pipeline import batched, label_transform
-
-
-@dataclasses.dataclass
-class Prepared:
-    """A recipe made concrete: its data pipelines, the model and the training settings."""
-
-    recipe: object
-    source: object
-    signature: object
-    datasets: dict  # role -> batched tf.data.Dataset
-    steps_per_epoch: int | None
-    train_examples: int | None
-    batch_size: int  # global: train.batch_size per replica
-    train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
-
-
-def label_encoding(recipe) -> str:
-    """The labels the loss sees: one-hot when label smoothing or mixup / cutmix make them soft."""
-    from dlrecipes.data.augment import soft_labels
-
-    if recipe.task.type == "multiclass" and (recipe.train.label_smoothing or soft_labels(recipe.train.augment)):
-        return "one_hot"
-    return recipe.task.label_encoding
-
-
-def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
-    """Load the recipe's splits and wrap them in the input pipeline.
-
-    Batches are global: `train.batch_size` examples per replica.
-    """
-    batch_size = recipe.train.batch_size * replicas
-    source = get_source(recipe.data)
-    raw = source.load()
-    signature = source.train_signature()
-    targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
-    augment = None
-    if recipe.train.augment:
-        augment = augmenter(build_layers(recipe.train.augment, tuple(signature.input_shape), recipe.train.seed))
-    datasets = {
-        role: batched(
-            ds,
-            preprocess=source.preprocess,
-            targets=targets,
-            batch_size=batch_size,
-            training=role == "train",
-            seed=recipe.train.seed,
-            shuffle_buffer=recipe.train.shuffle_buffer,
-            cache=recipe.train.cache,
-            augment=augment,
-        )
-        for role, ds in raw.items()
-        if role in roles
-    }
-    steps = n = None
-    if "train" in raw:
-        n = int(raw["train"].cardinality())
-        n = n if n > 0 else None
-        steps = math.ceil(n / batch_size) if n else None
-    train_inputs = None
-    if "train" in raw:
-        train_inputs = raw["train"].map(lambda x, y: x).batch(1024).map(source.preprocess)
-    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs)
-
-
-def adapt_preprocessing(model, inputs) -> list[str]:
-    """Fit the model's data-dependent layers (a vocabulary, a mean and variance) on `inputs`.
-
-    Called with the training split only: statistics from validation or test data would leak
-    them into training. The layers must read the model's inputs directly. Returns the names
-    of the layers adapted.
-    """
-    import keras
-
-    adapted = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.TextVectorization) or (
-            isinstance(layer, keras.layers.Normalization) and layer.input_mean is None
-        ):
-            layer.adapt(inputs)
-            adapted.append(layer.name)
-    return adapted
+from dlrecipes.errors import RecipeError
+from dlrecipes.train.inputs import adapt_preprocessing, label_encoding, prepare_data, with_targets_for
 
 
 def compile_model(
@@ -156,92 +74,166 @@ def environment() -> dict:
     return {"versions": versions, "platform": platform.platform(), "devices": devices, "argv": sys.argv}
 
 
+@dataclasses.dataclass
+class Session:
+    """Everything a training needs, built and checked before anything is written."""
+
+    recipe: object
+    runtime: object
+    data: object  # inputs.Prepared
+    model: object
+    callbacks: list  # the schedule's and early stopping's
+    record: dict  # what run.json records about the set-up
+
+    @classmethod
+    def build(cls, recipe, runs_dir: Path, *, transfer_weights: bool = True) -> "Session":
+        import keras
+
+        from dlrecipes.models import build_model
+        from dlrecipes.train import runtime as runtime_lib
+        from dlrecipes.train.initializers import apply_initializers
+        from dlrecipes.train.regularizers import apply_regularizers
+
+        runtime = runtime_lib.setup(recipe.runtime)
+        keras.utils.set_random_seed(recipe.train.seed)
+        data = prepare_data(recipe, replicas=runtime.replicas)
+        if data.steps_per_epoch is None:
+            raise RecipeError("the training split's size is unknown, so epochs cannot be counted.", where="data")
+        with runtime.strategy.scope():
+            model = build_model(recipe, data.signature)
+            adapt_preprocessing(model, data.train_inputs)
+            apply_initializers(model, recipe.train.init, recipe.train.seed)
+            apply_regularizers(model, recipe.train.regularizer)
+            transferred = start_from(model, recipe, runs_dir, copy=transfer_weights)
+            compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
+        callbacks = training_callbacks(recipe, has_validation="validation" in data.datasets)
+        record = {
+            "seed": recipe.train.seed, "epochs": recipe.train.epochs,
+            "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
+                        "steps_per_execution": recipe.runtime.steps_per_execution,
+                        "global_batch_size": data.batch_size},
+            **transferred,
+        }
+        return cls(recipe, runtime, data, model, callbacks, record)
+
+    def phases(self) -> list[tuple[int, int, float | None]]:
+        """(first epoch, end epoch, constant rate or None) of each training phase."""
+        train = self.recipe.train
+        phases = [(0, train.epochs, None)]
+        if train.fine_tune:
+            phases.append((train.epochs, train.epochs + train.fine_tune.epochs, train.fine_tune.learning_rate))
+        return phases
+
+    def fit(self, run: Path, console: Console, resumed: dict | None = None) -> Path:
+        """Train from the start, or from a checkpoint's state, then save the results."""
+        from dlrecipes.models.common import auxiliary_weights, inference_model
+        from dlrecipes.train import checkpoint
+        from dlrecipes.train.callbacks import Checkpoint, RichProgress, RunHistory
+
+        recipe, data, model = self.recipe, self.data, self.model
+        first = resumed["epochs_done"] if resumed else 0
+        previous_seconds = resumed["train_seconds"] if resumed else 0.0
+        total = self.phases()[-1][1]
+        history = RunHistory(run, data.train_examples, rows=resumed["history"] if resumed else [])
+        started = time.perf_counter()
+        saver = Checkpoint(run, history, lambda: previous_seconds + time.perf_counter() - started)
+        callbacks = [*self.callbacks, RichProgress(total, data.steps_per_epoch, console), history, saver]
+        validation = data.datasets.get("validation")
+        if validation is not None:
+            validation = with_targets_for(model, validation)
+        try:
+            for begin, end, constant_rate in self.phases():
+                if first >= end:
+                    continue
+                if constant_rate is not None:
+                    # Fine-tuning: every layer trainable, a low constant rate; compiling
+                    # again is what makes the new trainable flags take effect.
+                    from dlrecipes.train.transfer import unfreeze
+
+                    unfreeze(model)
+                    with self.runtime.strategy.scope():
+                        compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas, constant_rate=constant_rate)
+                if resumed:
+                    checkpoint.restore(run, model, resumed)
+                    resumed = None
+                start = max(begin, first)
+                model.fit(
+                    with_targets_for(model, data.train_stream(start, end)),
+                    validation_data=validation,
+                    initial_epoch=start,
+                    epochs=end,
+                    steps_per_epoch=data.steps_per_epoch,
+                    shuffle=False,  # the stream is shuffled, epoch by epoch
+                    verbose=0,
+                    callbacks=callbacks,
+                )
+                if model.stop_training:  # early stopping ends every phase
+                    break
+            train_seconds = previous_seconds + time.perf_counter() - started
+            if auxiliary_weights(model):
+                with self.runtime.strategy.scope():
+                    model = inference_model(model)
+                    compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas)
+                    # Built, so the saved optimizer matches the one load_model recreates.
+                    model.optimizer.build(model.trainable_variables)
+            test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
+            save_results(run, recipe, model, history.rows, test)
+            checkpoint.remove(run)
+            runs.update(run, status=runs.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
+        except KeyboardInterrupt:
+            runs.update(run, status="interrupted", finished=runs.utc_now())
+            done = len(history.rows)
+            if (run / checkpoint.FOLDER).is_dir():
+                console.print(
+                    f"interrupted: run {run} keeps its checkpoint after epoch {done}; "
+                    f"continue with: dlrecipes train --resume {run}"
+                )
+            else:
+                console.print(f"interrupted before the first epoch ended: run {run} marked interrupted")
+            raise
+        except BaseException as err:
+            runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
+            raise
+        return run
+
+
 def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path."""
-    import keras
-
-    from dlrecipes.models import build_model
-    from dlrecipes.models.common import auxiliary_weights, inference_model
-    from dlrecipes.train import runtime as runtime_lib
-    from dlrecipes.train.callbacks import RichProgress, RunHistory
-    from dlrecipes.train.initializers import apply_initializers
-    from dlrecipes.train.regularizers import apply_regularizers
-
     console = console or Console(stderr=True)
-    runtime = runtime_lib.setup(recipe.runtime)
-    keras.utils.set_random_seed(recipe.train.seed)
-    data = prepare_data(recipe, replicas=runtime.replicas)
-    with runtime.strategy.scope():
-        model = build_model(recipe, data.signature)
-        adapt_preprocessing(model, data.train_inputs)
-        apply_initializers(model, recipe.train.init, recipe.train.seed)
-        apply_regularizers(model, recipe.train.regularizer)
-        transferred = start_from(model, recipe, runs_dir)
-        compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
-    extra_callbacks = training_callbacks(recipe, has_validation="validation" in data.datasets)
-
+    session = Session.build(recipe, runs_dir)
     run = runs.create(runs_dir, recipe.name)
-    runs.update(
-        run, seed=recipe.train.seed, epochs=recipe.train.epochs,
-        runtime={**runtime.record(), "jit_compile": model.jit_compile,
-                 "steps_per_execution": recipe.runtime.steps_per_execution,
-                 "global_batch_size": data.batch_size},
-        **transferred,
-    )
-    for note in runtime.notes:
+    runs.update(run, **session.record)
+    for note in session.runtime.notes:
         console.print(f"[yellow]note:[/] {note}")
     try:
         runs.write_atomic(run / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        runs.write_json(run / "signature.json", dataclasses.asdict(data.signature))
+        runs.write_json(run / "signature.json", dataclasses.asdict(session.data.signature))
         runs.write_json(run / "env.json", environment())
-        console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
-        history = RunHistory(run, data.train_examples)
-        fit_data = {role: with_targets_for(model, ds) for role, ds in data.datasets.items()}
-        fine_tune = recipe.train.fine_tune
-        total_epochs = recipe.train.epochs + (fine_tune.epochs if fine_tune else 0)
-        callbacks = [*extra_callbacks, RichProgress(total_epochs, data.steps_per_epoch, console), history]
-        started = time.perf_counter()
-        model.fit(
-            fit_data["train"],
-            validation_data=fit_data.get("validation"),
-            epochs=recipe.train.epochs,
-            shuffle=False,  # the pipeline shuffles; Keras would only warn it cannot
-            verbose=0,
-            callbacks=callbacks,
-        )
-        if fine_tune:
-            # Second phase: every layer trainable, a low constant rate; compiling again is
-            # what makes the new trainable flags take effect.
-            from dlrecipes.train.transfer import unfreeze
-
-            unfreeze(model)
-            with runtime.strategy.scope():
-                compile_model(model, recipe, data.steps_per_epoch, runtime.replicas, constant_rate=fine_tune.learning_rate)
-            model.fit(
-                fit_data["train"], validation_data=fit_data.get("validation"), shuffle=False, verbose=0,
-                initial_epoch=len(history.rows), epochs=len(history.rows) + fine_tune.epochs, callbacks=callbacks,
-            )
-        train_seconds = time.perf_counter() - started
-        if auxiliary_weights(model):
-            with runtime.strategy.scope():
-                model = inference_model(model)
-                compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
-                # Built, so the saved optimizer matches the one load_model recreates.
-                model.optimizer.build(model.trainable_variables)
-        test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
-        save_results(run, recipe, model, history.rows, test)
-        runs.update(run, status=runs.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
-    except KeyboardInterrupt:
-        runs.update(run, status="interrupted", finished=runs.utc_now())
-        console.print(f"run {run} marked interrupted")
-        raise
     except BaseException as err:
         runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
-    return run
+    console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
+    return session.fit(run, console)
 
 
-def start_from(model, recipe, runs_dir: Path) -> dict:
+def resume(run: Path, *, console: Console | None = None) -> Path:
+    """Continue an interrupted or failed run from its last checkpoint, in the same folder."""
+    from dlrecipes.train import checkpoint
+
+    console = console or Console(stderr=True)
+    status = runs.info(run).get("status")
+    if status == runs.COMPLETE:
+        raise RecipeError(f"run '{run.name}' is complete; there is nothing to resume.", where=str(run))
+    state = checkpoint.read_state(run)
+    recipe = runs.load_run_recipe(run)
+    # The checkpoint holds the weights; init_from's source run is not read again.
+    session = Session.build(recipe, run.parent, transfer_weights=False)
+    runs.update(run, status="running", resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"])
+    console.print(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}")
+    return session.fit(run, console, resumed=state)
+
+
+def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:
     """Copy a trained run's weights (`model.init_from`) and freeze layers (`model.freeze`).
 
     Returns what run.json records about it.
@@ -249,7 +241,7 @@ def start_from(model, recipe, runs_dir: Path) -> dict:
     from dlrecipes.train.transfer import freeze, load_weights_from
 
     record = {}
-    if recipe.model.init_from:
+    if recipe.model.init_from and copy:
         source = runs.find_run(recipe.model.init_from, runs_dir)
         record["init_from"] = {"run": str(source), "layers": load_weights_from(model, source)}
     if recipe.model.freeze:
@@ -259,7 +251,6 @@ def start_from(model, recipe, runs_dir: Path) -> dict:
 
 def training_callbacks(recipe, has_validation: bool) -> list:
     """The schedule's and early stopping's callbacks; checked before any run exists."""
-    from dlrecipes.errors import RecipeError
     from dlrecipes.train.early_stopping import early_stopping_callback
     from dlrecipes.train.schedules import schedule_callbacks
 
@@ -280,16 +271,6 @@ def training_callbacks(recipe, has_validation: bool) -> list:
     if train.early_stopping:
         callbacks.append(early_stopping_callback(train.early_stopping))
     return callbacks
-
-
-def with_targets_for(model, dataset):
-    """The dataset with its labels repeated for each output of a multi-output model."""
-    from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
-
-    keys = [MAIN_OUTPUT, *auxiliary_weights(model)]
-    if len(keys) == 1:
-        return dataset
-    return dataset.map(lambda x, y: (x, {key: y for key in keys}))
 
 
 def save_results(run: Path, recipe, model, history: list[dict], test: dict) -> None:

@@ -1,0 +1,108 @@
+"""From a recipe's data section to what `model.fit` reads: batched datasets and targets.
+
+The training split becomes one stream of batches over the epochs to train (each epoch
+shuffled with its own seed, so a resumed run reads the same batches); validation and test
+splits are batched as they are. Labels become the targets the task's loss expects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from dlrecipes.data import get_source
+from dlrecipes.data.augment import augmenter, build_layers, soft_labels
+from dlrecipes.data.pipeline import batched, epoch_stream, label_transform
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A recipe made concrete: its data pipelines, the model and the training settings."""
+
+    recipe: object
+    source: object
+    signature: object
+    datasets: dict  # role -> batched tf.data.Dataset
+    steps_per_epoch: int | None
+    train_examples: int | None
+    batch_size: int  # global: train.batch_size per replica
+    train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
+    stream: object = None  # (first_epoch, last_epoch) -> training batches of those epochs
+
+    def train_stream(self, first_epoch: int, last_epoch: int):
+        if self.stream is None:
+            raise ValueError("these data were prepared without a training split")
+        return self.stream(first_epoch, last_epoch)
+
+
+def label_encoding(recipe) -> str:
+    """The labels the loss sees: one-hot when label smoothing or mixup / cutmix make them soft."""
+    if recipe.task.type == "multiclass" and (recipe.train.label_smoothing or soft_labels(recipe.train.augment)):
+        return "one_hot"
+    return recipe.task.label_encoding
+
+
+def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
+    """Load the recipe's splits and wrap them in the input pipeline.
+
+    Batches are global: `train.batch_size` examples per replica.
+    """
+    batch_size = recipe.train.batch_size * replicas
+    source = get_source(recipe.data)
+    raw = source.load()
+    signature = source.train_signature()
+    targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
+    augment = None
+    if recipe.train.augment:
+        augment = augmenter(build_layers(recipe.train.augment, tuple(signature.input_shape), recipe.train.seed))
+    datasets = {
+        role: batched(ds, preprocess=source.preprocess, targets=targets, batch_size=batch_size, cache=recipe.train.cache)
+        for role, ds in raw.items()
+        if role in roles and role != "train"
+    }
+    if "train" not in raw or "train" not in roles:
+        return Prepared(recipe, source, signature, datasets, None, None, batch_size)
+
+    n = int(raw["train"].cardinality())
+    n = n if n > 0 else None
+    steps = math.ceil(n / batch_size) if n else None
+
+    def stream(first_epoch: int, last_epoch: int):
+        return epoch_stream(
+            raw["train"], first_epoch=first_epoch, last_epoch=last_epoch, steps_per_epoch=steps,
+            preprocess=source.preprocess, targets=targets, batch_size=batch_size,
+            seed=recipe.train.seed, shuffle_buffer=recipe.train.shuffle_buffer,
+            cache=recipe.train.cache, augment=augment,
+        )
+
+    train_inputs = raw["train"].map(lambda x, y: x).batch(1024).map(source.preprocess)
+    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs, stream)
+
+
+def adapt_preprocessing(model, inputs) -> list[str]:
+    """Fit the model's data-dependent layers (a vocabulary, a mean and variance) on `inputs`.
+
+    Called with the training split only: statistics from validation or test data would leak
+    them into training. The layers must read the model's inputs directly. Returns the names
+    of the layers adapted.
+    """
+    import keras
+
+    adapted = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.TextVectorization) or (
+            isinstance(layer, keras.layers.Normalization) and layer.input_mean is None
+        ):
+            layer.adapt(inputs)
+            adapted.append(layer.name)
+    return adapted
+
+
+def with_targets_for(model, dataset):
+    """The dataset with its labels repeated for each output of a multi-output model."""
+    from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
+
+    keys = [MAIN_OUTPUT, *auxiliary_weights(model)]
+    if len(keys) == 1:
+        return dataset
+    return dataset.map(lambda x, y: (x, {key: y for key in keys}))

@@ -1,0 +1,63 @@
+"""Checkpoints and resume: an interrupted run, resumed, ends where an uninterrupted one does."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from conftest import REPO, cli
+
+# Long enough epochs that a SIGINT sent after the first one lands in the middle of training.
+ARGS = ["mnist-dnn", "--epochs", "5", "--seed", "3", "--set", "model.dropout=0.2",
+        "--set", "data.splits.train=train[:16384]", "--set", "data.splits.validation=train[16384:17408]",
+        "--set", "data.splits.test=test[:2000]"]
+
+
+def weights(run):
+    import keras
+
+    return keras.models.load_model(run / "model.keras", compile=False).get_weights()
+
+
+def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    full = cli("train", *ARGS, "--runs-dir", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    (uninterrupted,) = list((tmp_path / "full").iterdir())
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlrecipes", "train", *ARGS, "--runs-dir", str(tmp_path / "cut")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and not list((tmp_path / "cut").glob("*/checkpoint/state.json")):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    (run,) = list((tmp_path / "cut").iterdir())
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["epochs_done"] < 5
+    assert f"dlrecipes train --resume {run}" in stderr.replace("\n", "")  # says how to go on
+    assert (run / "checkpoint" / "weights.weights.h5").is_file()
+
+    resumed = cli("train", "--resume", str(run))
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete" and 1 <= info["resumed_from_epoch"] < 5
+    assert not (run / "checkpoint").exists()  # removed once complete
+    assert len((run / "history.csv").read_text().splitlines()) == 6  # header + 5 epochs, none twice
+    for a, b in zip(weights(uninterrupted), weights(run), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_resume_refuses_what_it_cannot_continue(trained_run, tmp_path):
+    done = cli("train", "--resume", str(trained_run))
+    assert done.returncode == 2 and "nothing to resume" in done.stderr
+    mixed = cli("train", "mnist-dnn", "--resume", str(trained_run))
+    assert mixed.returncode == 2 and "cannot change it" in mixed.stderr
+    nothing = cli("train")
+    assert nothing.returncode == 2 and "no recipe given" in nothing.stderr
