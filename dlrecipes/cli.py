@@ -262,6 +262,41 @@ def _report(run) -> None:
     out.print(f"[green]done[/] {run}\n  test: {shown}")
 
 
+@app.command("lr-find")
+@handles_errors
+def lr_find(
+    recipe: RecipeArg,
+    overrides: SetOpt = None,
+    steps: Annotated[int, typer.Option(help="Training steps in the sweep.", min=20, max=10_000)] = 300,
+    start: Annotated[float, typer.Option(help="First learning rate.", min=0.0)] = 1e-7,
+    end: Annotated[float, typer.Option(help="Last learning rate.", min=0.0)] = 10.0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Plot PNG (default: lr-find-RECIPE.png).")] = None,
+    as_json: JsonOpt = False,
+):
+    """Sweep the learning rate exponentially for a few hundred steps; plot loss vs rate, suggest one."""
+    from dlrecipes.recipe import load_recipe
+
+    if not 0 < start < end:
+        raise RecipeError(f"--start ({start}) must be above 0 and below --end ({end}).", where="--start / --end")
+    loaded = load_recipe(recipe, list(overrides or []))
+    out_file = out_file or Path(f"lr-find-{loaded.recipe.name}.png")
+    if out_file.suffix.lower() != ".png" or not out_file.parent.is_dir():
+        raise RecipeError(f"cannot write the plot to '{out_file}'.", where="--out", fix="name a .png file in an existing folder")
+    from dlrecipes.train.lr_find import plot, sweep
+
+    result = sweep(loaded.recipe, steps=steps, start=start, end=end)
+    plot(result, out_file, f"{loaded.recipe.name}: learning-rate range test")
+    summary = {"suggested": result.suggestion, "lowest_loss_at": result.minimum,
+               "steps": len(result.losses), "plot": str(out_file)}
+    if as_json:
+        return _print_json(summary)
+    out.print(
+        f"suggested learning rate [bold]{result.suggestion:.3g}[/] (steepest fall of the loss; "
+        f"lowest loss at {result.minimum:.3g}) over {len(result.losses)} steps\n"
+        f"plot: {out_file}\ntry it: --set train.optimizer.learning_rate={result.suggestion:.3g}"
+    )
+
+
 @app.command()
 @handles_errors
 def evaluate(run: RunArg, runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):

@@ -257,3 +257,24 @@ def test_transfer_mistakes_are_clear(trained_run, tmp_path):
     missing = cli("train", "fashion-mnist-from-mnist", "--runs-dir", str(tmp_path / "c"))
     assert missing.returncode == 2 and "no run 'mnist-cnn'" in missing.stderr
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_lr_find_sweeps_exponentially_and_suggests_a_rate_where_the_loss_falls(tmp_path):
+    from dlrecipes.train.lr_find import sweep
+
+    recipe = load_recipe("mnist-dnn", ["data.splits.train=train[:8192]"]).recipe
+    result = sweep(recipe, steps=120, start=1e-6, end=1.0)
+    ratios = np.array(result.rates[1:]) / np.array(result.rates[:-1])
+    np.testing.assert_allclose(ratios, (1.0 / 1e-6) ** (1 / 119), rtol=1e-6)  # exponential
+    at = result.rates.index(result.suggestion)
+    assert 1e-5 < result.suggestion < 1.0
+    assert result.losses[at + 1] < result.losses[at - 1]  # falling there
+    assert min(result.losses) < result.losses[0] - 0.3  # the sweep did train
+
+    out = tmp_path / "sweep.png"
+    shown = cli("lr-find", "mnist-dnn", "--steps", "60", "--set", "data.splits.train=train[:4096]",
+                "--out", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["plot"] == str(out) and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = cli("lr-find", "mnist-dnn", "--start", "1", "--end", "0.1")
+    assert bad.returncode == 2 and "--start" in bad.stderr
