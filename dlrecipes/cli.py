@@ -262,6 +262,33 @@ def _report(run) -> None:
     out.print(f"[green]done[/] {run}\n  test: {shown}")
 
 
+@app.command()
+@handles_errors
+def ensemble(
+    members: Annotated[list[Path], typer.Argument(help="Run folders, or snapshot files RUN/snapshots/epoch-K.keras.")],
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Average several trained models' predictions; test metrics of the ensemble and of each member."""
+    from dlrecipes.runs import find_run
+
+    paths = [m if m.suffix == ".keras" else find_run(str(m), _runs_dir(runs_dir)) for m in members]
+    from dlrecipes.ensemble import evaluate_ensemble
+
+    results = evaluate_ensemble(paths)
+    if as_json:
+        return _print_json(results)
+    keys = list(results["ensemble"])
+    table = Table(title=f"test split, {results['test_examples']} examples")
+    table.add_column("model")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, metrics in results["members"].items():
+        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+    table.add_row("[bold]ensemble (mean)[/]", *(f"[bold]{results['ensemble'][k]:.4f}[/]" for k in keys))
+    out.print(table)
+
+
 @app.command("lr-find")
 @handles_errors
 def lr_find(

@@ -102,6 +102,9 @@ class TrainSection(Section):
     )
     early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
     augment: list[AugmentStep] = Field([], description="Image augmentations, in order, on training batches only.")
+    snapshots: bool = Field(
+        False, description="cosine_restarts: save the model at the end of every cycle (a snapshot ensemble)."
+    )
     fine_tune: FineTuneOptions | None = Field(
         None, description="After `epochs`, unfreeze every layer and train this many more epochs at a low rate."
     )
@@ -133,6 +136,15 @@ class Recipe(Section):
         task = info.data.get("task")
         if task is not None and train.label_smoothing and task.type not in ("binary", "multiclass", "multilabel"):
             raise ValueError(f"label_smoothing smooths class labels; task '{task.type}' has none (set it to 0)")
+        return train
+
+    @field_validator("train")
+    @classmethod
+    def _snapshots_need_restarts(cls, train):
+        if train.snapshots and train.schedule.name != "cosine_restarts":
+            raise ValueError(
+                "snapshots are taken at the ends of cosine cycles; set train.schedule.name: cosine_restarts"
+            )
         return train
 
     @field_validator("target")

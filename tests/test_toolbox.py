@@ -278,3 +278,43 @@ def test_lr_find_sweeps_exponentially_and_suggests_a_rate_where_the_loss_falls(t
     assert json.loads(shown.stdout)["plot"] == str(out) and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = cli("lr-find", "mnist-dnn", "--start", "1", "--end", "0.1")
     assert bad.returncode == 2 and "--start" in bad.stderr
+
+
+def test_cycle_ends_follow_the_restarts():
+    from dlrecipes.train.schedules import ScheduleOptions, cycle_ends
+
+    assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=2, t_mul=2), 14) == [2, 6, 14]
+    assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=1, t_mul=1), 3) == [1, 2, 3]
+
+
+def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run, tmp_path):
+    result = cli("train", "mnist-dnn", "--epochs", "2", *SMALL, "--seed", "1", "--set", "train.snapshots=true",
+                 "--set", "train.schedule={name: cosine_restarts, first_decay_epochs: 1, t_mul: 1}",
+                 "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(tmp_path.iterdir())
+    snapshots = sorted((run / "snapshots").glob("epoch-*.keras"))
+    assert [p.name for p in snapshots] == ["epoch-1.keras", "epoch-2.keras"]
+
+    shown = cli("ensemble", str(trained_run), str(run), *map(str, snapshots), "--json")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert set(report["members"]) == {trained_run.name, run.name, f"{run.name}/epoch-1", f"{run.name}/epoch-2"}
+
+    # The ensemble's accuracy is that of the averaged probabilities, recomputed here.
+    from dlrecipes.train.inputs import prepare_data
+
+    test = prepare_data(load_recipe("mnist-dnn", SMALL[1::2]).recipe, roles=("test",)).datasets["test"]
+    labels = np.concatenate([y.numpy() for _, y in test])
+    models = [keras.models.load_model(p / "model.keras") for p in (trained_run, run)]
+    models += [keras.models.load_model(p) for p in snapshots]
+    mean = np.mean([m.predict(test, verbose=0) for m in models], axis=0)
+    assert report["ensemble"]["accuracy"] == pytest.approx((mean.argmax(1) == labels).mean(), abs=1e-6)
+    assert report["test_examples"] == 2000
+
+    fashion = cli("train", "mnist-dnn", "--epochs", "1", *FASHION, "--runs-dir", str(tmp_path / "f"))
+    (other,) = list((tmp_path / "f").iterdir())
+    mixed = cli("ensemble", str(trained_run), str(other))
+    assert fashion.returncode == 0 and mixed.returncode == 2 and "other data" in mixed.stderr
+    with pytest.raises(RecipeError, match="cosine cycles"):
+        load_recipe("mnist-dnn", ["train.snapshots=true"])

@@ -139,3 +139,18 @@ class Checkpoint(keras.callbacks.Callback):
         checkpoint.save(self.run, self.model, {
             "epochs_done": epoch + 1, "history": self.history.rows, "train_seconds": self.seconds(),
         })
+
+
+class Snapshots(keras.callbacks.Callback):
+    """Save the model as RUN/snapshots/epoch-K.keras after each epoch in `epochs`."""
+
+    def __init__(self, run: Path, epochs: list[int]):
+        super().__init__()
+        self.folder, self.epochs = run / "snapshots", set(epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 in self.epochs:
+            self.folder.mkdir(exist_ok=True)
+            tmp = self.folder / f".epoch-{epoch + 1}.tmp.keras"
+            self.model.save(tmp)
+            tmp.replace(self.folder / f"epoch-{epoch + 1}.keras")
