@@ -318,3 +318,27 @@ def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run,
     assert fashion.returncode == 0 and mixed.returncode == 2 and "other data" in mixed.stderr
     with pytest.raises(RecipeError, match="cosine cycles"):
         load_recipe("mnist-dnn", ["train.snapshots=true"])
+
+
+@pytest.mark.parametrize("how", ["standardize", "center"])
+def test_input_normalization_uses_training_statistics_and_travels_with_the_model(how, tmp_path):
+    from dlrecipes.train.inputs import adapt_preprocessing, prepare_data
+
+    recipe = load_recipe("mnist-dnn", [*SLICE, "data.splits.train=train[:2000]", f"model.normalize={how}"]).recipe
+    data = prepare_data(recipe)
+    model = build_model(recipe, data.signature)
+    assert adapt_preprocessing(model, data.train_inputs) == ["input_normalization"]
+    pixels = np.concatenate([x.numpy() for x in data.train_inputs])
+    layer = model.get_layer("input_normalization")
+    assert float(layer.adapt_mean.numpy()[0]) == pytest.approx(pixels.mean(), rel=1e-4)  # train split only
+    expected_variance = pixels.var() if how == "standardize" else 1.0
+    assert float(layer.adapt_variance.numpy()[0]) == pytest.approx(expected_variance, rel=1e-3)
+    normalized = keras.ops.convert_to_numpy(layer(pixels[:500]))
+    if how == "standardize":
+        assert abs(normalized.mean()) < 0.05 and abs(normalized.std() - 1) < 0.05
+    np.testing.assert_allclose(normalized, (pixels[:500] - pixels.mean()) / np.sqrt(expected_variance), atol=1e-4)
+
+    model.save(tmp_path / "m.keras")  # the statistics are part of the model, hence of exports
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.get_layer("input_normalization")(pixels[:5])),
+                               normalized[:5], atol=1e-5)

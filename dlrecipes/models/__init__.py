@@ -17,10 +17,14 @@ def build_model(recipe, signature):
     """The recipe's architecture with the task's head, for inputs of `signature`."""
     from dlrecipes import tasks
     from dlrecipes.errors import RecipeError
+    from dlrecipes.models.common import with_input_normalization
 
     problem = tasks.check_outputs(recipe.task.type, signature.num_outputs)
     if problem:
         raise RecipeError(problem + ".", where="task.type")
+    if recipe.model.normalize != "none" and signature.input_dtype == "string":
+        raise RecipeError("model.normalize works on numbers; this dataset gives text.", where="model.normalize")
     entry = get_model(recipe.model.arch)
     head = tasks.head_layers(recipe.task.type, signature.num_outputs)
-    return entry.build(recipe.model, tuple(signature.input_shape), head)
+    model = entry.build(recipe.model, tuple(signature.input_shape), head)
+    return with_input_normalization(model, recipe.model.normalize, tuple(signature.input_shape))

@@ -19,6 +19,13 @@ class ModelOptions(Section):
         "sequential",
         description="Build with keras.Sequential or the functional API (same layers, same weights).",
     )
+    normalize: Literal["none", "center", "standardize"] = Field(
+        "none",
+        description=(
+            "Inside the model, before the network: subtract the training split's mean (center) "
+            "and divide by its standard deviation (standardize), per channel or feature."
+        ),
+    )
     init_from: str | None = Field(
         None, description="Start from this trained run's weights (a run folder, run name or recipe name)."
     )
@@ -112,17 +119,39 @@ def text_vectorization(max_tokens: int, sequence_length: int, name: str = "text_
     return TextVectorization(name=name)
 
 
+def leaf_layers(model):
+    """The model's layers with nested models (a GAN's networks, a normalized model's body)
+    opened up, in order."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
 def all_layers(model):
     """Every layer that holds weights of its own, nested models and wrappers opened up.
 
     A GAN's generator, a Bidirectional wrapper's two RNNs and an RNN's cell each keep
     their kernels in a sub-layer; settings applied to "every kernel" must reach them.
     """
+    for layer in leaf_layers(model):
+        yield layer
+        yield from layer._flatten_layers(include_self=False)
+
+
+def with_input_normalization(model, how: str, input_shape: tuple[int, ...]):
+    """`model` behind a keras Normalization layer, its statistics adapted later on the
+    training split only (`train.inputs.adapt_preprocessing`); 'center' keeps the scale.
+    """
     import keras
 
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
-        else:
-            yield layer
-            yield from layer._flatten_layers(include_self=False)
+    if how == "none":
+        return model
+    inputs = keras.Input(input_shape, name="inputs")
+    normalization = keras.layers.Normalization(axis=-1, name="input_normalization")
+    normalization.center_only = how == "center"
+    outputs = model(normalization(inputs))
+    return keras.Model(inputs, outputs, name=model.name)

@@ -94,6 +94,9 @@ def adapt_preprocessing(model, inputs) -> list[str]:
             isinstance(layer, keras.layers.Normalization) and layer.input_mean is None
         ):
             layer.adapt(inputs)
+            if getattr(layer, "center_only", False):  # zero-centring: keep the scale
+                layer.adapt_variance.assign(keras.ops.ones_like(layer.adapt_variance))
+                layer.finalize_state()  # the saved variables, hence a reloaded model, agree
             adapted.append(layer.name)
     return adapted
 

@@ -27,9 +27,11 @@ class FineTuneOptions(Section):
 
 def copy_weights(model, source) -> list[str]:
     """Copy every layer's weights but the head's from `source` where names and shapes match."""
-    by_name = {layer.name: layer for layer in source.layers}
+    from dlrecipes.models.common import leaf_layers
+
+    by_name = {layer.name: layer for layer in leaf_layers(source)}
     copied = []
-    for layer in model.layers:
+    for layer in leaf_layers(model):
         match = by_name.get(layer.name)
         if match is None or not layer.weights or is_head(layer):  # the new task gets a new head
             continue
@@ -61,9 +63,12 @@ def is_head(layer) -> bool:
 
 def freeze(model, spec) -> list[str]:
     """Make the layers `spec` names untrainable ('all_but_head', or a list of layer names)."""
-    names = [layer.name for layer in model.layers]
+    from dlrecipes.models.common import leaf_layers
+
+    layers = {layer.name: layer for layer in leaf_layers(model)}
+    names = list(layers)
     if spec == ALL_BUT_HEAD:
-        chosen = [layer for layer in model.layers if not is_head(layer)]
+        chosen = [layer for layer in layers.values() if not is_head(layer)]
     else:
         unknown = [name for name in spec if name not in names]
         if unknown:
@@ -73,12 +78,14 @@ def freeze(model, spec) -> list[str]:
                 where="model.freeze",
                 fix="`dlrecipes describe RECIPE` lists the layer names",
             )
-        chosen = [model.get_layer(name) for name in spec]
+        chosen = [layers[name] for name in spec]
     for layer in chosen:
         layer.trainable = False
     return [layer.name for layer in chosen if layer.weights]
 
 
 def unfreeze(model) -> None:
-    for layer in model.layers:
+    from dlrecipes.models.common import leaf_layers
+
+    for layer in leaf_layers(model):
         layer.trainable = True
