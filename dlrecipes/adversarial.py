@@ -43,6 +43,14 @@ class GAN(keras.Model):
         self.g_optimizer = type(optimizer).from_config(optimizer.get_config())
         self.adversarial_loss = loss
 
+    def build_optimizers(self):
+        """Create both optimizers' variables (each over its own network), as a checkpoint
+        restore needs them to exist before it loads their state."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.discriminator.trainable_variables)
+        if not self.g_optimizer.built:
+            self.g_optimizer.build(self.generator.trainable_variables)
+
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker]

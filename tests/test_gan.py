@@ -108,3 +108,27 @@ def test_one_adversarial_step_updates_both_networks():
     for network, old in zip(networks, before):
         changed = [not np.array_equal(keras.ops.convert_to_numpy(w), o) for w, o in zip(network.trainable_weights, old)]
         assert all(changed), f"{network.name}: some weights did not move"
+
+
+def test_a_checkpoint_restores_both_optimizers(tmp_path):
+    import keras
+    import numpy as np
+
+    from dlrecipes.train import checkpoint
+    from dlrecipes.train.fit import compile_model
+
+    recipe = load_recipe("mnist-dcgan", ["runtime.steps_per_execution=1"]).recipe
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = build_model(recipe, MNIST)
+    compile_model(model, recipe, steps_per_epoch=1)
+    model.train_on_batch(images, np.zeros(16))
+    checkpoint.save(tmp_path, model, {"epochs_done": 1, "history": [], "train_seconds": 0.0})
+
+    fresh = build_model(recipe, MNIST)
+    compile_model(fresh, recipe, steps_per_epoch=1)
+    checkpoint.restore(tmp_path, fresh, checkpoint.read_state(tmp_path))
+    for old, new in ((model.optimizer, fresh.optimizer), (model.g_optimizer, fresh.g_optimizer)):
+        assert int(new.iterations.numpy()) == 1
+        for a, b in zip(old.variables, new.variables, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))

@@ -73,7 +73,9 @@ def read_state(run: Path) -> dict:
 
 def restore(run: Path, model, state: dict) -> None:
     """Load the checkpoint's weights, optimizer state and generator states into `model`."""
-    if model.optimizer is not None and not model.optimizer.built:
+    if hasattr(model, "build_optimizers"):  # a GAN: one optimizer per network
+        model.build_optimizers()
+    elif model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(run / FOLDER / WEIGHTS)
     restore_seed_states(model, state["seed_states"])

@@ -27,8 +27,14 @@ def sweep(recipe, *, steps: int, start: float, end: float) -> Sweep:
     """Run the range test on the recipe's training data and model (no run directory)."""
     import keras
 
+    from dlrecipes.errors import RecipeError
     from dlrecipes.train.fit import Session, compile_model
 
+    if recipe.task.type == "adversarial":
+        raise RecipeError(
+            "lr-find follows one loss; a GAN trains two networks against each other.",
+            fix="choose the GAN's rates from its paper (DCGAN: Adam 2e-4, beta_1 0.5)",
+        )
     session = Session.build(recipe, runs_dir=Path("."))
     model, data = session.model, session.data
     # One step per call, so the rate can change at every step.
