@@ -22,7 +22,7 @@ import keras
 
 @keras.saving.register_keras_serializable(package="dlrecipes")
 class GAN(keras.Model):
-    def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.1, seed: int = 0, **kwargs):
+    def __init__(self, generator, discriminator, latent_dim: int, label_smoothing: float = 0.1, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -84,13 +84,15 @@ class GAN(keras.Model):
         real = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             d_loss = self._discriminator_loss(real, training=True)
+            penalty = sum(self.discriminator.losses, 0.0)  # L1 / L2 on its kernels, if any
         weights = self.discriminator.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+        self.optimizer.apply_gradients(zip(tape.gradient(d_loss + penalty, weights), weights))
 
         with tf.GradientTape() as tape:
             g_loss = self._generator_loss(ops.shape(real)[0], training=True)
+            penalty = sum(self.generator.losses, 0.0)
         weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss + penalty, weights), weights))
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)

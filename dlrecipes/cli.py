@@ -203,7 +203,8 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Override train.epochs.", min=1)] = None,
     overrides: SetOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Override train.seed.", min=0)] = None,
-    data_dir: Annotated[Optional[str], typer.Option(help="Folder of prepared tfds data (else TFDS_DATA_DIR).")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        help="Sets data.data_dir: prepared tfds data (else TFDS_DATA_DIR), or the folder of a recipe's data files (else DLRECIPES_DATA_DIR).")] = None,
     runs_dir: RunsDirOpt = None,
     strategy: Annotated[
         Optional[str], typer.Option(help="tf.distribute strategy: auto, one-device, mirrored.", rich_help_panel="Runtime")
@@ -220,7 +221,8 @@ def train(
 ):
     """Train a recipe into a new run directory (model, history, metrics, curves), or resume one."""
     if resume is not None:
-        return _resume(resume, runs_dir, given=recipe or overrides or epochs or seed or data_dir)
+        given = [recipe, overrides, epochs, seed, data_dir, strategy, mixed_precision, xla, deterministic]
+        return _resume(resume, runs_dir, given=any(value is not None and value != [] for value in given))
     if recipe is None:
         raise RecipeError("no recipe given.", fix="dlrecipes train RECIPE (see `dlrecipes list`), or --resume RUN")
     from dlrecipes.recipe import load_recipe
@@ -244,8 +246,8 @@ def _resume(ref: str, runs_dir, given) -> None:
 
     if given:
         raise RecipeError(
-            "--resume continues a run with its own recipe; a recipe, --set, --epochs, --seed or "
-            "--data-dir cannot change it.",
+            "--resume continues a run with its own recipe and runtime; a recipe, --set, --epochs, "
+            "--seed, --data-dir or a runtime flag cannot change it.",
             fix=f"dlrecipes train --resume {ref}",
         )
     path = find_run(ref, _runs_dir(runs_dir), complete=False)
@@ -298,6 +300,7 @@ def lr_find(
     start: Annotated[float, typer.Option(help="First learning rate.", min=0.0)] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate.", min=0.0)] = 10.0,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Plot PNG (default: lr-find-RECIPE.png).")] = None,
+    runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
     """Sweep the learning rate exponentially for a few hundred steps; plot loss vs rate, suggest one."""
@@ -311,7 +314,7 @@ def lr_find(
         raise RecipeError(f"cannot write the plot to '{out_file}'.", where="--out", fix="name a .png file in an existing folder")
     from dlrecipes.train.lr_find import plot, sweep
 
-    result = sweep(loaded.recipe, steps=steps, start=start, end=end)
+    result = sweep(loaded.recipe, steps=steps, start=start, end=end, runs_dir=_runs_dir(runs_dir))
     plot(result, out_file, f"{loaded.recipe.name}: learning-rate range test")
     summary = {"suggested": result.suggestion, "lowest_loss_at": result.minimum,
                "steps": len(result.losses), "plot": str(out_file)}

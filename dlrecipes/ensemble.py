@@ -38,7 +38,7 @@ def evaluate_ensemble(members: list[Path]) -> dict:
 
     import dlrecipes.adversarial  # noqa: F401  (registers our model classes)
     import dlrecipes.layers  # noqa: F401
-    from dlrecipes.train.inputs import prepare_data
+    from dlrecipes.train.inputs import label_encoding, prepare_data
 
     if len(members) < 2:
         raise RecipeError("an ensemble needs at least two members.", fix="give two or more runs or snapshot files")
@@ -65,7 +65,7 @@ def evaluate_ensemble(members: list[Path]) -> dict:
     average = np.mean(list(outputs.values()), axis=0)
 
     def score(predictions) -> dict:
-        labels = first.task.label_encoding
+        labels = label_encoding(first)  # the targets prepare_data made (one-hot after mixup)
         results = {"loss": float(keras.ops.mean(tasks.loss_object(first.task.type, labels)(targets, predictions)))}
         for metric in tasks.metric_objects(first.task.type, labels):
             metric.update_state(targets, predictions)

@@ -140,6 +140,14 @@ class Recipe(Section):
 
     @field_validator("train")
     @classmethod
+    def _gan_has_no_ema(cls, train, info: ValidationInfo):
+        task = info.data.get("task")
+        if task is not None and task.type == "adversarial" and train.optimizer.use_ema:
+            raise ValueError("use_ema averages one network's weights; a GAN trains two (set it to false)")
+        return train
+
+    @field_validator("train")
+    @classmethod
     def _snapshots_need_restarts(cls, train):
         if train.snapshots and train.schedule.name != "cosine_restarts":
             raise ValueError(

@@ -342,3 +342,53 @@ def test_input_normalization_uses_training_statistics_and_travels_with_the_model
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded.get_layer("input_normalization")(pixels[:5])),
                                normalized[:5], atol=1e-5)
+
+
+def test_a_checkpoint_is_restored_in_the_phase_it_was_taken_in():
+    from dlrecipes.train.fit import checkpoint_phase
+
+    phases = [(0, 3, None), (3, 5, 1e-4)]  # 3 epochs frozen, then 2 fine-tuning
+    # After epoch 3 the model is still in phase 0's settings: fine-tuning starts afresh.
+    assert [checkpoint_phase(phases, done) for done in (1, 2, 3, 4, 5)] == [0, 0, 0, 1, 1]
+
+
+def test_watched_quantities_must_be_logged():
+    from dlrecipes.train.fit import training_callbacks
+
+    typo = load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_acuracy}"]).recipe
+    with pytest.raises(RecipeError, match="Did you mean 'val_accuracy'"):
+        training_callbacks(typo, has_validation=True)
+    watched = load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_accuracy}",
+                                        "train.schedule={name: plateau, monitor: val_loss}"]).recipe
+    stop, plateau = training_callbacks(watched, has_validation=True, auxiliary=True)[::-1]
+    assert stop.monitor == "val_head_accuracy"  # the main output's name with auxiliary classifiers
+    assert plateau.monitor == "val_loss"
+    gan = load_recipe("mnist-dcgan", ["train.early_stopping={monitor: g_loss}"]).recipe
+    assert training_callbacks(gan, has_validation=False)[0].monitor == "g_loss"
+
+
+def test_review_edge_cases_are_clear_errors(tmp_path):
+    from dlrecipes.data.splits import FractionSplits, split_indices
+    from dlrecipes.models.common import auxiliary_weights
+    from dlrecipes.train.transfer import is_head
+
+    with pytest.raises(RecipeError, match="not for a GAN"):
+        build_model(load_recipe("mnist-dcgan", ["model.normalize=standardize"]).recipe, MNIST)
+    with pytest.raises(RecipeError, match="use_ema"):
+        load_recipe("mnist-dcgan", ["train.optimizer.use_ema=true"])
+    inception = load_recipe("mnist-dnn", ["model={arch: inception, width: 0.25, auxiliary: true, normalize: center}"]).recipe
+    model = build_model(inception, Signature((32, 32, 3), "uint8", 10))
+    assert set(auxiliary_weights(model)) == {"aux1", "aux2"}  # kept through the normalization wrapper
+    assert is_head(model.get_layer("googlenet_small").get_layer("aux1_head_dense"))
+    with pytest.raises(RecipeError, match="test split is empty"):
+        split_indices([0, 0, 1], FractionSplits(validation=0.0, test=0.2))
+    binary = tmp_path / "latin1.tsv"
+    binary.write_bytes("ham\tcaf\xe9\n".encode("latin-1"))
+    from dlrecipes.data import get_source
+    from dlrecipes.recipe import validate
+
+    data = validate({"name": "t", "description": "t", "task": {"type": "binary"},
+                     "data": {"source": "text", "path": str(binary)}, "model": {"arch": "rnn", "text": {}}},
+                    source="test").data
+    with pytest.raises(RecipeError, match="UTF-8"):
+        get_source(data).train_signature()

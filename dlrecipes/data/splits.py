@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
 
 
@@ -49,4 +50,11 @@ def split_indices(labels, splits: FractionSplits) -> dict[str, list[int]]:
         roles["test"].extend(group[:n_test])
         roles["validation"].extend(group[n_test:n_test + n_validation])
         roles["train"].extend(group[n_test + n_validation:])
+    for role, fraction in (("test", splits.test), ("validation", splits.validation), ("train", 1.0)):
+        if fraction and not roles[role]:
+            raise RecipeError(
+                f"the {role} split is empty: {n} rows are too few for these fractions.",
+                where=f"data.split.{role}" if role != "train" else "data.split",
+                fix="use more data, or larger fractions (or validation: 0 for no validation split)",
+            )
     return {role: sorted(int(i) for i in rows) for role, rows in roles.items() if rows}

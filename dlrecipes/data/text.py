@@ -81,8 +81,14 @@ class TextSource:
     def _rows(self) -> tuple[list[str], list[int], list[str]]:
         o = self.options
         pairs = []
-        with open(self._path, encoding="utf-8", newline="") as f:
-            lines = f.read().splitlines()
+        try:
+            with open(self._path, encoding="utf-8", newline="") as f:
+                lines = f.read().splitlines()
+        except (UnicodeDecodeError, IsADirectoryError) as err:
+            raise RecipeError(
+                f"cannot read {self._path} as UTF-8 text: {type(err).__name__}.",
+                where="data.path", fix="give a UTF-8 text file (label, delimiter, text per line)",
+            ) from None
         for number, line in enumerate(lines, start=1):
             if (number == 1 and o.header) or not line.strip():
                 continue

@@ -24,6 +24,11 @@ def build_model(recipe, signature):
         raise RecipeError(problem + ".", where="task.type")
     if recipe.model.normalize != "none" and signature.input_dtype == "string":
         raise RecipeError("model.normalize works on numbers; this dataset gives text.", where="model.normalize")
+    if recipe.model.normalize != "none" and recipe.task.type == "adversarial":
+        raise RecipeError(
+            "model.normalize is not for a GAN: its generator must draw images on the data's own scale.",
+            where="model.normalize", fix="remove model.normalize",
+        )
     entry = get_model(recipe.model.arch)
     head = tasks.head_layers(recipe.task.type, signature.num_outputs)
     model = entry.build(recipe.model, tuple(signature.input_shape), head)

@@ -154,4 +154,7 @@ def with_input_normalization(model, how: str, input_shape: tuple[int, ...]):
     normalization = keras.layers.Normalization(axis=-1, name="input_normalization")
     normalization.center_only = how == "center"
     outputs = model(normalization(inputs))
-    return keras.Model(inputs, outputs, name=model.name)
+    wrapped = keras.Model(inputs, outputs, name=model.name)
+    if auxiliary_weights(model):
+        wrapped.auxiliary_weights = auxiliary_weights(model)
+    return wrapped

@@ -25,7 +25,7 @@ def _format(logs: dict) -> str:
 class RichProgress(keras.callbacks.Callback):
     """One progress bar per epoch: steps, ETA, then the epoch's loss and metrics."""
 
-    def __init__(self, epochs: int, steps: int | None, console: Console, initial_epoch: int = 0):
+    def __init__(self, epochs: int, steps: int | None, console: Console):
         super().__init__()
         self.epochs, self.steps, self.console = epochs, steps, console
         self.progress = Progress(
@@ -151,6 +151,8 @@ class Snapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 in self.epochs:
             self.folder.mkdir(exist_ok=True)
+            from dlrecipes.models.common import inference_model
+
             tmp = self.folder / f".epoch-{epoch + 1}.tmp.keras"
-            self.model.save(tmp)
+            inference_model(self.model).save(tmp)  # without auxiliary classifiers, as model.keras
             tmp.replace(self.folder / f"epoch-{epoch + 1}.keras")

@@ -20,12 +20,14 @@ class EarlyStoppingOptions(Section):
     restore_best_weights: bool = Field(True, description="End with the best epoch's weights, not the last.")
 
 
-def early_stopping_callback(options: EarlyStoppingOptions):
+def early_stopping_callback(options: EarlyStoppingOptions, monitor: str | None = None):
+    """Keras' EarlyStopping; `monitor` replaces options.monitor when the logs name it differently."""
     import keras
 
+    monitor = monitor or options.monitor
     # Losses and errors improve downwards, accuracy and AUC upwards.
-    lower_is_better = options.monitor.endswith(("loss", "mae", "mse", "error"))
+    lower_is_better = monitor.endswith(("loss", "mae", "mse", "error"))
     return keras.callbacks.EarlyStopping(
-        monitor=options.monitor, patience=options.patience, min_delta=options.min_delta,
+        monitor=monitor, patience=options.patience, min_delta=options.min_delta,
         mode="min" if lower_is_better else "max", restore_best_weights=options.restore_best_weights,
     )

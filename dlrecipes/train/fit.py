@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 
 from dlrecipes import runs, tasks
-from dlrecipes.errors import RecipeError
+from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.train.inputs import adapt_preprocessing, label_encoding, prepare_data, with_targets_for
 
 
@@ -90,6 +90,7 @@ class Session:
         import keras
 
         from dlrecipes.models import build_model
+        from dlrecipes.models.common import auxiliary_weights
         from dlrecipes.train import runtime as runtime_lib
         from dlrecipes.train.initializers import apply_initializers
         from dlrecipes.train.regularizers import apply_regularizers
@@ -106,7 +107,9 @@ class Session:
             apply_regularizers(model, recipe.train.regularizer)
             transferred = start_from(model, recipe, runs_dir, copy=transfer_weights)
             compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
-        callbacks = training_callbacks(recipe, has_validation="validation" in data.datasets)
+        callbacks = training_callbacks(
+            recipe, has_validation="validation" in data.datasets, auxiliary=bool(auxiliary_weights(model))
+        )
         record = {
             "seed": recipe.train.seed, "epochs": recipe.train.epochs,
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
@@ -123,6 +126,19 @@ class Session:
         if train.fine_tune:
             phases.append((train.epochs, train.epochs + train.fine_tune.epochs, train.fine_tune.learning_rate))
         return phases
+
+    def _enter(self, index: int) -> None:
+        """Switch to phase `index`'s settings; fine-tuning unfreezes and recompiles."""
+        constant_rate = self.phases()[index][2]
+        if constant_rate is None:
+            return
+        from dlrecipes.train.transfer import unfreeze
+
+        # Compiling again is what makes the new trainable flags take effect.
+        unfreeze(self.model)
+        with self.runtime.strategy.scope():
+            compile_model(self.model, self.recipe, self.data.steps_per_epoch, self.runtime.replicas,
+                          constant_rate=constant_rate)
 
     def fit(self, run: Path, console: Console, resumed: dict | None = None) -> Path:
         """Train from the start, or from a checkpoint's state, then save the results."""
@@ -147,20 +163,20 @@ class Session:
         if validation is not None:
             validation = with_targets_for(model, validation)
         try:
-            for begin, end, constant_rate in self.phases():
+            phases = self.phases()
+            entered = 0  # the phase whose settings the model is compiled with
+            if resumed:
+                # Restore in the settings of the phase the checkpoint was taken in (the
+                # phase of its last epoch), exactly as the uninterrupted run had them.
+                entered = checkpoint_phase(phases, first)
+                self._enter(entered)
+                checkpoint.restore(run, model, resumed)
+            for index, (begin, end, _) in enumerate(phases):
                 if first >= end:
                     continue
-                if constant_rate is not None:
-                    # Fine-tuning: every layer trainable, a low constant rate; compiling
-                    # again is what makes the new trainable flags take effect.
-                    from dlrecipes.train.transfer import unfreeze
-
-                    unfreeze(model)
-                    with self.runtime.strategy.scope():
-                        compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas, constant_rate=constant_rate)
-                if resumed:
-                    checkpoint.restore(run, model, resumed)
-                    resumed = None
+                if index > entered:
+                    self._enter(index)
+                    entered = index
                 start = max(begin, first)
                 model.fit(
                     with_targets_for(model, data.train_stream(start, end)),
@@ -172,7 +188,9 @@ class Session:
                     verbose=0,
                     callbacks=callbacks,
                 )
-                if model.stop_training:  # early stopping ends every phase
+                if model.stop_training:  # early stopping ends the training, fine-tuning included
+                    if index + 1 < len(phases):
+                        console.print("[yellow]note:[/] early stopping ended training before fine-tuning")
                     break
             train_seconds = previous_seconds + time.perf_counter() - started
             if auxiliary_weights(model):
@@ -200,6 +218,11 @@ class Session:
             runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
             raise
         return run
+
+
+def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
+    """The phase a checkpoint taken after `epochs_done` epochs belongs to: its last epoch's."""
+    return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
 def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
@@ -233,7 +256,7 @@ def resume(run: Path, *, console: Console | None = None) -> Path:
     recipe = runs.load_run_recipe(run)
     # The checkpoint holds the weights; init_from's source run is not read again.
     session = Session.build(recipe, run.parent, transfer_weights=False)
-    runs.update(run, status="running", resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"])
+    runs.update(run, status="running", resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"], error=None)
     console.print(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}")
     return session.fit(run, console, resumed=state)
 
@@ -254,27 +277,47 @@ def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:
     return record
 
 
-def training_callbacks(recipe, has_validation: bool) -> list:
-    """The schedule's and early stopping's callbacks; checked before any run exists."""
+def training_callbacks(recipe, has_validation: bool, auxiliary: bool = False) -> list:
+    """The schedule's and early stopping's callbacks; checked before any run exists.
+
+    A watched quantity must be one the training logs: the loss or a task metric, `val_`
+    ones only with a validation split. With auxiliary classifiers Keras logs the main
+    output's metrics as `head_accuracy`, so the watch is pointed there.
+    """
+    from dlrecipes.models.common import MAIN_OUTPUT
     from dlrecipes.train.early_stopping import early_stopping_callback
     from dlrecipes.train.schedules import schedule_callbacks
 
     train = recipe.train
-    watched = []
+    task = tasks.TASKS[recipe.task.type]
+    logged = list(task.metrics) if recipe.task.type == "adversarial" else ["loss", *task.metrics]
+    sections = []
     if train.schedule.name == "plateau":
-        watched.append(("train.schedule.monitor", train.schedule.monitor))
+        sections.append(("train.schedule", train.schedule))
     if train.early_stopping:
-        watched.append(("train.early_stopping.monitor", train.early_stopping.monitor))
-    for where, monitor in watched:
+        sections.append(("train.early_stopping", train.early_stopping))
+    monitors = {}
+    for where, section in sections:
+        monitor = section.monitor
+        bare = monitor.removeprefix("val_")
+        if bare not in logged:
+            allowed = ", ".join(logged + [f"val_{name}" for name in logged])
+            raise RecipeError(
+                f"{where}.monitor '{monitor}' is not logged by this training.{did_you_mean(monitor, allowed.split(', '))}",
+                where=f"{where}.monitor", fix=f"watch one of: {allowed}",
+            )
         if monitor.startswith("val_") and not has_validation:
             raise RecipeError(
-                f"{where} is '{monitor}', but the recipe has no validation split to compute it on.",
-                where=where,
+                f"{where}.monitor is '{monitor}', but the recipe has no validation split to compute it on.",
+                where=f"{where}.monitor",
                 fix="add a validation split to data (e.g. splits.validation) or watch a training quantity",
             )
-    callbacks = schedule_callbacks(train.schedule)
+        if auxiliary and bare != "loss":
+            monitor = monitor.replace(bare, f"{MAIN_OUTPUT}_{bare}")
+        monitors[where] = monitor
+    callbacks = schedule_callbacks(train.schedule, monitors.get("train.schedule"))
     if train.early_stopping:
-        callbacks.append(early_stopping_callback(train.early_stopping))
+        callbacks.append(early_stopping_callback(train.early_stopping, monitors["train.early_stopping"]))
     return callbacks
 
 

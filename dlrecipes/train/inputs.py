@@ -17,7 +17,7 @@ from dlrecipes.data.pipeline import batched, epoch_stream, label_transform
 
 @dataclasses.dataclass
 class Prepared:
-    """A recipe made concrete: its data pipelines, the model and the training settings."""
+    """A recipe's data made concrete: the batched datasets, the training stream and sizes."""
 
     recipe: object
     source: object

@@ -23,7 +23,7 @@ class Sweep:
     minimum: float  # the rate at the lowest smoothed loss
 
 
-def sweep(recipe, *, steps: int, start: float, end: float) -> Sweep:
+def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path("runs")) -> Sweep:
     """Run the range test on the recipe's training data and model (no run directory)."""
     import keras
 
@@ -35,11 +35,12 @@ def sweep(recipe, *, steps: int, start: float, end: float) -> Sweep:
             "lr-find follows one loss; a GAN trains two networks against each other.",
             fix="choose the GAN's rates from its paper (DCGAN: Adam 2e-4, beta_1 0.5)",
         )
-    session = Session.build(recipe, runs_dir=Path("."))
+    session = Session.build(recipe, runs_dir=runs_dir)  # runs_dir: where init_from is found
     model, data = session.model, session.data
     # One step per call, so the rate can change at every step.
     recipe_1 = recipe.model_copy(update={"runtime": recipe.runtime.model_copy(update={"steps_per_execution": 1})})
-    compile_model(model, recipe_1, data.steps_per_epoch, session.runtime.replicas, constant_rate=start)
+    with session.runtime.strategy.scope():
+        compile_model(model, recipe_1, data.steps_per_epoch, session.runtime.replicas, constant_rate=start)
     factor = (end / start) ** (1 / max(1, steps - 1))
     rates, raw = [], []
 

@@ -78,14 +78,17 @@ def build_schedule(options: ScheduleOptions, learning_rate: float, steps_per_epo
     return schedules.ExponentialDecay(learning_rate, steps_per_epoch, options.decay_rate)
 
 
-def schedule_callbacks(options: ScheduleOptions) -> list:
-    """Callbacks a schedule needs during `fit` (plateau's ReduceLROnPlateau), else none."""
+def schedule_callbacks(options: ScheduleOptions, monitor: str | None = None) -> list:
+    """Callbacks a schedule needs during `fit` (plateau's ReduceLROnPlateau), else none.
+
+    `monitor` replaces options.monitor when the logs name it differently (a main output's).
+    """
     import keras
 
     if options.name != "plateau":
         return []
     return [keras.callbacks.ReduceLROnPlateau(
-        monitor=options.monitor, factor=options.factor, patience=options.patience,
+        monitor=monitor or options.monitor, factor=options.factor, patience=options.patience,
         min_lr=options.min_learning_rate, verbose=0,
     )]
 

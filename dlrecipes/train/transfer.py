@@ -7,7 +7,8 @@ unfreeze everything for a second phase at a lower learning rate (`train.fine_tun
 in the Keras guide "Transfer learning & fine-tuning".
 
 Weights are matched by layer name and shape; the head is never copied, since it belongs
-to the old task.
+to the old task, nor input statistics (`model.normalize`), which come from the new
+training split. A text model takes over the source's vocabulary with its embedding.
 """
 
 from __future__ import annotations
@@ -29,10 +30,18 @@ def copy_weights(model, source) -> list[str]:
     """Copy every layer's weights but the head's from `source` where names and shapes match."""
     from dlrecipes.models.common import leaf_layers
 
+    import keras
+
     by_name = {layer.name: layer for layer in leaf_layers(source)}
     copied = []
     for layer in leaf_layers(model):
         match = by_name.get(layer.name)
+        if isinstance(layer, keras.layers.TextVectorization) and match is not None:
+            # The embedding rows belong to the source's words: reuse its vocabulary too.
+            layer.set_vocabulary(match.get_vocabulary())
+            continue
+        if isinstance(layer, keras.layers.Normalization):
+            continue  # statistics come from this recipe's own training split
         if match is None or not layer.weights or is_head(layer):  # the new task gets a new head
             continue
         ours, theirs = layer.get_weights(), match.get_weights()
@@ -58,7 +67,8 @@ def load_weights_from(model, run) -> list[str]:
 
 
 def is_head(layer) -> bool:
-    return layer.name.startswith("head_")
+    """The task's output layers, and those of auxiliary classifiers (`aux1_head_dense`)."""
+    return layer.name.startswith("head_") or "_head_" in layer.name
 
 
 def freeze(model, spec) -> list[str]:
@@ -76,7 +86,7 @@ def freeze(model, spec) -> list[str]:
                 f"model.freeze names layers this model does not have: {', '.join(unknown)}."
                 f"{did_you_mean(unknown[0], names)}",
                 where="model.freeze",
-                fix="`dlrecipes describe RECIPE` lists the layer names",
+                fix="`dlrecipes describe RECIPE` lists the layer names (in 'body/name', the part after '/')",
             )
         chosen = [layers[name] for name in spec]
     for layer in chosen:
