@@ -38,7 +38,10 @@ def bench(name: str, runs_dir: Path) -> dict:
         capture_output=True, text=True,
     )
     wall = time.perf_counter() - started
-    row = {"recipe": name, "target": f"{recipe.target.metric} >= {recipe.target.value}", "wall_s": round(wall, 1)}
+    row = {"recipe": name, "target": str(recipe.target), "wall_s": round(wall, 1)}
+    source = get_source(recipe.data)
+    if hasattr(source, "naive_mae"):  # a forecast must beat "same as the last value"
+        row["baseline"] = f"naive forecast mae {source.naive_mae():.4f}"
     if result.returncode != 0:
         return {**row, "error": result.stderr.strip().splitlines()[-1]}
     run = max((p for p in runs_dir.iterdir() if p.name.startswith(name)), key=lambda p: p.stat().st_mtime)
@@ -49,7 +52,7 @@ def bench(name: str, runs_dir: Path) -> dict:
         "value": round(value, 4),
         "epochs": metrics["epochs"],
         "train_s": json.loads((run / "run.json").read_text())["train_seconds"],
-        "met": value >= recipe.target.value,
+        "met": recipe.target.reached(value),
     }
 
 
@@ -77,8 +80,9 @@ def main(names: list[str]) -> int:
             lines.append(f"| {r['recipe']} | {r['target']} | failed: {r['error']} | | | {r['wall_s']} s |")
         else:
             mark = "yes" if r["met"] else "**no**"
+            baseline = f"; {r['baseline']}" if "baseline" in r else ""
             lines.append(
-                f"| {r['recipe']} | {r['target']} | {r['value']:.4f} ({mark}) | {r['epochs']} "
+                f"| {r['recipe']} | {r['target']}{baseline} | {r['value']:.4f} ({mark}) | {r['epochs']} "
                 f"| {r['train_s']:.0f} s | {r['wall_s']:.0f} s |"
             )
     table = "\n".join(lines)

@@ -114,7 +114,7 @@ def list_(as_json: JsonOpt = False):
                 source=recipe.data.source,
                 dataset=_dataset_name(recipe.data),
                 params=summarize(recipe)["params"],
-                target=f"{target.metric} {target.value}" if target else None,
+                target=str(target) if target else None,
                 description=recipe.description,
             )
         except RecipeError as error:

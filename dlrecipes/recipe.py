@@ -83,8 +83,14 @@ def _raise_first(problems: list[str]) -> None:
 
 class TargetSection(Section):
     metric: str = Field(..., description="A metric of the task (accuracy, auc, mae), on the test split.")
-    value: float = Field(..., description="The value the recipe is expected to reach.")
+    value: float = Field(..., description="The value the recipe is expected to reach (at most, for errors and losses).")
     epochs: PositiveInt | None = Field(None, description="Within this many epochs (the recipe's own by default).")
+
+    def reached(self, value: float) -> bool:
+        return value <= self.value if tasks.lower_is_better(self.metric) else value >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {'<=' if tasks.lower_is_better(self.metric) else '>='} {self.value}"
 
 
 class TrainSection(Section):

@@ -226,6 +226,11 @@ def main_metric(task_name: str) -> str:
     return TASKS[task_name].metrics[0]
 
 
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors improve downwards; accuracy and AUC upwards."""
+    return metric.removeprefix("val_").endswith(("loss", "mae", "mse", "error"))
+
+
 def curves(task_name: str) -> tuple[str, str]:
     """The two quantities curves.png plots per epoch."""
     if task_name == "adversarial":

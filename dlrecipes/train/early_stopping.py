@@ -24,10 +24,10 @@ def early_stopping_callback(options: EarlyStoppingOptions, monitor: str | None =
     """Keras' EarlyStopping; `monitor` replaces options.monitor when the logs name it differently."""
     import keras
 
+    from dlrecipes.tasks import lower_is_better
+
     monitor = monitor or options.monitor
-    # Losses and errors improve downwards, accuracy and AUC upwards.
-    lower_is_better = monitor.endswith(("loss", "mae", "mse", "error"))
     return keras.callbacks.EarlyStopping(
         monitor=monitor, patience=options.patience, min_delta=options.min_delta,
-        mode="min" if lower_is_better else "max", restore_best_weights=options.restore_best_weights,
+        mode="min" if lower_is_better(monitor) else "max", restore_best_weights=options.restore_best_weights,
     )
