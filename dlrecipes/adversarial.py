@@ -82,17 +82,19 @@ class GAN(keras.Model):
 
         ops = keras.ops
         real = data[0] if isinstance(data, tuple) else data
+        # Each network's own L1 / L2 penalties, if any, join its loss (inside the tape, so
+        # the sum is differentiated).
         with tf.GradientTape() as tape:
             d_loss = self._discriminator_loss(real, training=True)
-            penalty = sum(self.discriminator.losses, 0.0)  # L1 / L2 on its kernels, if any
+            d_total = d_loss + sum(self.discriminator.losses, 0.0)
         weights = self.discriminator.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(d_loss + penalty, weights), weights))
+        self.optimizer.apply_gradients(zip(tape.gradient(d_total, weights), weights))
 
         with tf.GradientTape() as tape:
             g_loss = self._generator_loss(ops.shape(real)[0], training=True)
-            penalty = sum(self.generator.losses, 0.0)
+            g_total = g_loss + sum(self.generator.losses, 0.0)
         weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss + penalty, weights), weights))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_total, weights), weights))
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
