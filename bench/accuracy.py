@@ -39,9 +39,11 @@ def bench(name: str, runs_dir: Path) -> dict:
     )
     wall = time.perf_counter() - started
     row = {"recipe": name, "target": str(recipe.target), "wall_s": round(wall, 1)}
-    source = get_source(recipe.data)
+    source = get_source(recipe.data, task=recipe.task.type)
     if hasattr(source, "naive_mae"):  # a forecast must beat "same as the last value"
         row["baseline"] = f"naive forecast mae {source.naive_mae():.4f}"
+    if hasattr(source, "baselines"):  # a table: majority class, training mean, linear fit
+        row["baseline"] = ", ".join(f"{k} {v:.4f}" for k, v in source.baselines().items())
     if result.returncode != 0:
         return {**row, "error": result.stderr.strip().splitlines()[-1]}
     run = max((p for p in runs_dir.iterdir() if p.name.startswith(name)), key=lambda p: p.stat().st_mtime)

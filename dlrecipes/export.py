@@ -51,6 +51,9 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
             return {output_name: model(inputs, training=False)}
     else:
         spec = tf.TensorSpec((None, *signature.input_shape), signature.input_dtype, name=INPUT_NAME)
+        if signature.columns:  # a table: one input per column, raw values
+            spec = {name: tf.TensorSpec((None,), "float32" if kind == "numeric" else "string", name=name)
+                    for name, kind in signature.columns.items()}
 
         def serve(inputs):
             return {output_name: model(source.preprocess(inputs), training=False)}

@@ -48,7 +48,7 @@ def _cache_key(recipe, signature) -> str:
 
 def summarize(recipe) -> dict:
     """{'params', 'trainable_params', 'layers': [{name, type, output_shape, params}]}."""
-    signature = get_source(recipe.data).signature()
+    signature = get_source(recipe.data, task=recipe.task.type).signature()
     path = cache_dir() / f"{_cache_key(recipe, signature)}.json"
     if path.is_file():
         try:

@@ -96,3 +96,92 @@ def test_bad_series_are_clear_errors(tmp_path):
         series_source(tmp_path, range(50), column="temp")._series
     with pytest.raises(RecipeError, match="line 4 .* not a number"):
         series_source(tmp_path, [1, 2, "x", 4])._series
+
+
+def write_table(tmp_path, rows=120):
+    rng = np.random.default_rng(0)
+    lines = ["size,colour,price,sold"]
+    for i in range(rows):
+        size = rng.normal(10, 3)
+        colour = ["red", "green", "blue"][i % 3]
+        price = 2 * size + (5 if colour == "red" else 0) + rng.normal(0, 0.5)
+        lines.append(f"{size:.3f},{colour},{price:.3f},{'yes' if price > 22 else 'no'}")
+    path = tmp_path / "shop.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def table_recipe(tmp_path, task="binary", target="sold", **data):
+    path = tmp_path / f"{task}.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "description": "a table", "task": {"type": task},
+        "data": {"source": "csv", "path": str(write_table(tmp_path)), "target": target, **data},
+        "model": {"arch": "dnn", "hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 16},
+    }))
+    return path
+
+
+def test_table_columns_are_encoded_inside_the_model_and_exports_take_raw_rows(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import cli
+
+    recipe = load_recipe(str(table_recipe(tmp_path, exclude=["price"]))).recipe
+    source = get_source(recipe.data, task="binary")
+    signature = source.train_signature()
+    assert signature.columns == {"size": "numeric", "colour": ["blue", "green", "red"]}
+    assert signature.input_shape == (1 + 3 + 1,) and signature.class_names == ("no", "yes")
+    assert sum(signature.split_sizes.values()) == 120
+
+    runs = tmp_path / "runs"
+    trained = cli("train", str(tmp_path / "binary.yaml"), "--set", "data.exclude=[price]", "--runs-dir", str(runs))
+    assert trained.returncode == 0, trained.stderr
+    (run,) = list(runs.iterdir())
+    exported = cli("export", str(run), "--out", str(tmp_path / "exports"))
+    assert exported.returncode == 0, exported.stderr
+    check = textwrap.dedent("""
+        import json, sys
+        import numpy as np, keras, tensorflow as tf
+        rows = {"size": np.array([4.0, 12.5, 20.0], "float32"), "colour": np.array(["red", "blue", "purple"], object)}
+        served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](
+            size=tf.constant(rows["size"]), colour=tf.constant(rows["colour"].astype(str)))["probabilities"].numpy()
+        model = keras.models.load_model(sys.argv[2])
+        direct = model({k: v.reshape(-1, 1) for k, v in rows.items()}).numpy()
+        print(json.dumps({"diff": float(np.abs(served - direct).max()), "shape": list(served.shape)}))
+    """)
+    result = subprocess.run([sys.executable, "-c", check, str(tmp_path / "exports" / recipe.name / "1"),
+                             str(run / "model.keras")], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["shape"] == [3, 1] and report["diff"] < 1e-5  # an unseen colour is fine too
+
+
+def test_table_mistakes_are_clear_errors(tmp_path):
+    recipe = load_recipe(str(table_recipe(tmp_path, "regression", target="colour"))).recipe
+    with pytest.raises(RecipeError, match="line 2 .* regression target 'colour' is not a number"):
+        get_source(recipe.data, task="regression").train_signature()
+    recipe = load_recipe(str(table_recipe(tmp_path, target="Sold"))).recipe
+    with pytest.raises(RecipeError, match="Did you mean 'sold'"):
+        get_source(recipe.data, task="binary").train_signature()
+    recipe = load_recipe(str(table_recipe(tmp_path))).recipe
+    path = tmp_path / "shop.csv"
+    lines = path.read_text().splitlines()
+    lines[5] = "," + lines[5].split(",", 1)[1]  # no size on line 6
+    path.write_text("\n".join(lines) + "\n")
+    source = get_source(recipe.data, task="binary")
+    with pytest.raises(RecipeError, match="numeric column 'size' .* is empty on line 6"):
+        source.train_signature()
+
+
+def test_table_baselines():
+    recipe = load_recipe("boston-housing-dnn").recipe
+    baselines = get_source(recipe.data, task="regression").baselines()
+    assert baselines["linear regression MAE"] < baselines["training-mean MAE"]
+    pima = load_recipe("pima-diabetes-dnn").recipe
+    assert get_source(pima.data, task="binary").baselines()["majority class accuracy"] == pytest.approx(0.649, abs=0.01)

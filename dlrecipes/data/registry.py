@@ -23,11 +23,13 @@ from dlrecipes.schema import Section
 
 @dataclass(frozen=True)
 class Signature:
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]  # of the encoded features for tables
     input_dtype: str
     num_outputs: int  # classes for classification, targets for regression
     class_names: tuple[str, ...] | None = None
     split_sizes: dict[str, int] = field(default_factory=dict)
+    # Tables: each raw column the model takes, "numeric" or its list of categories.
+    columns: dict[str, object] | None = None
 
 
 _SOURCES: dict[str, tuple[type, type[Section]]] = {}
@@ -51,8 +53,12 @@ def source_options() -> list[type[Section]]:
     return [options for _, options in _SOURCES.values()]
 
 
-def get_source(options: Section):
-    """The source object for a validated `data:` section."""
+def get_source(options: Section, task: str | None = None):
+    """The source object for a validated `data:` section.
+
+    `task` (the recipe's task type) reaches sources whose labels depend on it: a table's
+    target column is classes for a classifier and numbers for a regression.
+    """
     name = options.source
     if name not in _SOURCES:
         raise RecipeError(
@@ -60,4 +66,6 @@ def get_source(options: Section):
             fix=f"use one of: {', '.join(sorted(_SOURCES))}",
         )
     cls, _ = _SOURCES[name]
-    return cls(options)
+    source = cls(options)
+    source.task = task
+    return source

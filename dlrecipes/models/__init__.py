@@ -17,7 +17,7 @@ def build_model(recipe, signature):
     """The recipe's architecture with the task's head, for inputs of `signature`."""
     from dlrecipes import tasks
     from dlrecipes.errors import RecipeError
-    from dlrecipes.models.common import with_input_normalization
+    from dlrecipes.models.common import with_input_normalization, with_table_inputs
 
     problem = tasks.check_outputs(recipe.task.type, signature.num_outputs)
     if problem:
@@ -32,4 +32,9 @@ def build_model(recipe, signature):
     entry = get_model(recipe.model.arch)
     head = tasks.head_layers(recipe.task.type, signature.num_outputs)
     model = entry.build(recipe.model, tuple(signature.input_shape), head)
+    if signature.columns:  # a table: raw columns in, encoded inside the model
+        if recipe.model.normalize != "none":
+            raise RecipeError("a table's numeric columns are standardised already; model.normalize is not needed.",
+                              where="model.normalize", fix="remove model.normalize")
+        return with_table_inputs(model, signature.columns)
     return with_input_normalization(model, recipe.model.normalize, tuple(signature.input_shape))

@@ -158,3 +158,44 @@ def with_input_normalization(model, how: str, input_shape: tuple[int, ...]):
     if auxiliary_weights(model):
         wrapped.auxiliary_weights = auxiliary_weights(model)
     return wrapped
+
+
+def one_hot_lookup(vocabulary: list[str], name: str):
+    """Keras' StringLookup, one-hot over `vocabulary` plus one slot for unseen values.
+
+    Under another backend than TensorFlow (`describe`'s numpy one) StringLookup would import
+    TensorFlow, so a stand-in of the same name and output shape takes its place there, as
+    for `text_vectorization`; neither has weights.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name=name)
+
+    class StringLookup(keras.layers.Layer):
+        def compute_output_spec(self, inputs):
+            return keras.KerasTensor((inputs.shape[0], len(vocabulary) + 1), dtype="float32")
+
+    return StringLookup(name=name)
+
+
+def with_table_inputs(model, columns: dict):
+    """`model` behind one input per table column: numeric columns standardised
+    (`Normalization`, adapted on the training split), categorical ones one-hot encoded
+    (`StringLookup` over the training split's categories, plus one for unseen values),
+    concatenated. So the model - and its export - takes raw rows.
+    """
+    import keras
+
+    inputs, encoded = {}, []
+    for name, kind in columns.items():
+        if kind == "numeric":
+            inputs[name] = keras.Input((1,), dtype="float32", name=name)
+            normalization = keras.layers.Normalization(name=f"{name}_normalization")
+            normalization.column = name  # adapted on this column's training values
+            encoded.append(normalization(inputs[name]))
+        else:
+            inputs[name] = keras.Input((1,), dtype="string", name=name)
+            encoded.append(one_hot_lookup(list(kind), f"{name}_lookup")(inputs[name]))
+    features = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
+    return keras.Model(inputs, model(features), name=model.name)

@@ -48,7 +48,7 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     Batches are global: `train.batch_size` examples per replica.
     """
     batch_size = recipe.train.batch_size * replicas
-    source = get_source(recipe.data)
+    source = get_source(recipe.data, task=recipe.task.type)
     raw = source.load()
     signature = source.train_signature()
     targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
@@ -93,7 +93,8 @@ def adapt_preprocessing(model, inputs) -> list[str]:
         if isinstance(layer, keras.layers.TextVectorization) or (
             isinstance(layer, keras.layers.Normalization) and layer.input_mean is None
         ):
-            layer.adapt(inputs)
+            column = getattr(layer, "column", None)  # a table column's own values
+            layer.adapt(inputs.map(lambda x, column=column: x[column]) if column else inputs)
             if getattr(layer, "center_only", False):  # zero-centring: keep the scale
                 layer.adapt_variance.assign(keras.ops.ones_like(layer.adapt_variance))
                 layer.finalize_state()  # the saved variables, hence a reloaded model, agree
