@@ -108,6 +108,9 @@ class TrainSection(Section):
     )
     early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
     augment: list[AugmentStep] = Field([], description="Image augmentations, in order, on training batches only.")
+    class_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weigh each class's examples by n / (classes x count), for imbalanced labels."
+    )
     snapshots: bool = Field(
         False, description="cosine_restarts: save the model at the end of every cycle (a snapshot ensemble)."
     )
@@ -142,6 +145,14 @@ class Recipe(Section):
         task = info.data.get("task")
         if task is not None and train.label_smoothing and task.type not in ("binary", "multiclass", "multilabel"):
             raise ValueError(f"label_smoothing smooths class labels; task '{task.type}' has none (set it to 0)")
+        return train
+
+    @field_validator("train")
+    @classmethod
+    def _class_weights_need_classes(cls, train, info: ValidationInfo):
+        task = info.data.get("task")
+        if task is not None and train.class_weight != "none" and task.type not in ("binary", "multiclass"):
+            raise ValueError(f"class_weight weighs classes; task '{task.type}' has none (set it to none)")
         return train
 
     @field_validator("train")

@@ -185,3 +185,24 @@ def test_table_baselines():
     assert baselines["linear regression MAE"] < baselines["training-mean MAE"]
     pima = load_recipe("pima-diabetes-dnn").recipe
     assert get_source(pima.data, task="binary").baselines()["majority class accuracy"] == pytest.approx(0.649, abs=0.01)
+
+
+def test_balanced_class_weights_even_out_the_classes(tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    from conftest import cli
+    from dlrecipes.train.inputs import balanced_class_weights
+
+    weights = balanced_class_weights(tf.data.Dataset.from_tensor_slices([0] * 90 + [1] * 10))
+    assert weights == pytest.approx({0: 100 / 180, 1: 100 / 20})  # each class weighs 50 in total
+    runs = tmp_path / "runs"
+    result = cli("train", "pima-diabetes-dnn", "--epochs", "1", "--set", "train.class_weight=balanced",
+                 "--runs-dir", str(runs))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(runs.iterdir())
+    recorded = json.loads((run / "run.json").read_text())["class_weight"]
+    assert recorded["1"] > 1 > recorded["0"]  # the rarer positives weigh more
+    with pytest.raises(RecipeError, match="class_weight weighs classes"):
+        load_recipe("boston-housing-dnn", ["train.class_weight=balanced"])

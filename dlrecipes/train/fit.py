@@ -20,7 +20,13 @@ from rich.console import Console
 
 from dlrecipes import runs, tasks
 from dlrecipes.errors import RecipeError, did_you_mean
-from dlrecipes.train.inputs import adapt_preprocessing, label_encoding, prepare_data, with_targets_for
+from dlrecipes.train.inputs import (
+    adapt_preprocessing,
+    balanced_class_weights,
+    label_encoding,
+    prepare_data,
+    with_targets_for,
+)
 
 
 def compile_model(
@@ -84,6 +90,7 @@ class Session:
     model: object
     callbacks: list  # the schedule's and early stopping's
     record: dict  # what run.json records about the set-up
+    class_weight: dict | None = None  # class id -> loss weight (train.class_weight)
 
     @classmethod
     def build(cls, recipe, runs_dir: Path, *, transfer_weights: bool = True) -> "Session":
@@ -110,14 +117,18 @@ class Session:
         callbacks = training_callbacks(
             recipe, has_validation="validation" in data.datasets, auxiliary=bool(auxiliary_weights(model))
         )
+        class_weight = None
+        if recipe.train.class_weight == "balanced":
+            class_weight = balanced_class_weights(data.train_labels)
         record = {
             "seed": recipe.train.seed, "epochs": recipe.train.epochs,
+            **({"class_weight": {str(k): round(v, 4) for k, v in class_weight.items()}} if class_weight else {}),
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
                         "steps_per_execution": recipe.runtime.steps_per_execution,
                         "global_batch_size": data.batch_size},
             **transferred,
         }
-        return cls(recipe, runtime, data, model, callbacks, record)
+        return cls(recipe, runtime, data, model, callbacks, record, class_weight)
 
     def phases(self) -> list[tuple[int, int, float | None]]:
         """(first epoch, end epoch, constant rate or None) of each training phase."""
@@ -184,6 +195,7 @@ class Session:
                     initial_epoch=start,
                     epochs=end,
                     steps_per_epoch=data.steps_per_epoch,
+                    class_weight=self.class_weight,
                     shuffle=False,  # the stream is shuffled, epoch by epoch
                     verbose=0,
                     callbacks=callbacks,

@@ -28,6 +28,7 @@ class Prepared:
     batch_size: int  # global: train.batch_size per replica
     train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
     stream: object = None  # (first_epoch, last_epoch) -> training batches of those epochs
+    train_labels: object = None  # the training split's raw labels (unbatched), for class weights
 
     def train_stream(self, first_epoch: int, last_epoch: int):
         if self.stream is None:
@@ -76,7 +77,18 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
         )
 
     train_inputs = raw["train"].map(lambda x, y: x).batch(1024).map(source.preprocess)
-    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs, stream)
+    train_labels = raw["train"].map(lambda x, y: y)
+    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs, stream, train_labels)
+
+
+def balanced_class_weights(labels) -> dict[int, float]:
+    """n / (classes x count) per class: every class weighs as much in the loss in total."""
+    import numpy as np
+
+    ids = np.array([int(y) for y in labels.as_numpy_iterator()])
+    counts = np.bincount(ids)
+    present = np.flatnonzero(counts)
+    return {int(c): float(len(ids) / (len(present) * counts[c])) for c in present}
 
 
 def adapt_preprocessing(model, inputs) -> list[str]:
