@@ -206,3 +206,32 @@ def test_balanced_class_weights_even_out_the_classes(tmp_path):
     assert recorded["1"] > 1 > recorded["0"]  # the rarer positives weigh more
     with pytest.raises(RecipeError, match="class_weight weighs classes"):
         load_recipe("boston-housing-dnn", ["train.class_weight=balanced"])
+
+
+def test_npz_arrays_in_the_keras_layout_and_by_key(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (100, 8, 8), dtype=np.uint8), np.arange(100) % 5
+    np.savez(tmp_path / "a.npz", x_train=x, y_train=y, x_test=x[:20], y_test=y[:20])
+    recipe = validate({"name": "t", "description": "t", "task": {"type": "multiclass"},
+                       "data": {"source": "npz", "path": str(tmp_path / "a.npz"), "divide_by": 255},
+                       "model": {"arch": "dnn"}}, source="test")
+    source = get_source(recipe.data, task="multiclass")
+    signature = source.train_signature()
+    assert signature.input_shape == (8, 8, 1) and signature.num_outputs == 5
+    assert signature.split_sizes == {"train": 90, "validation": 10, "test": 20}
+    first = next(iter(source.load()["test"]))[0].numpy()
+    np.testing.assert_array_equal(first[..., 0], x[0])
+
+    np.savez(tmp_path / "b.npz", features=x.reshape(100, -1).astype("float32"), target=y.astype("float32"))
+    data = {"source": "npz", "path": str(tmp_path / "b.npz"), "train": {"inputs": "features", "labels": "target"},
+            "test": None}
+    recipe = validate({"name": "t", "description": "t", "task": {"type": "regression"}, "data": data,
+                       "model": {"arch": "dnn"}}, source="test")
+    source = get_source(recipe.data, task="regression")
+    assert source.train_signature().split_sizes == {"train": 70, "validation": 10, "test": 20}  # cut by fractions
+    assert source.signature().num_outputs == 1
+    bad = validate({"name": "t", "description": "t", "task": {"type": "regression"},
+                    "data": {**data, "train": {"inputs": "feature", "labels": "target"}}, "model": {"arch": "dnn"}},
+                   source="test")
+    with pytest.raises(RecipeError, match="Did you mean 'features'"):
+        get_source(bad.data, task="regression").signature()
