@@ -55,7 +55,13 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
             spec = {name: tf.TensorSpec((None,), "float32" if kind == "numeric" else "string", name=name)
                     for name, kind in signature.columns.items()}
 
+        decode = None
+        if hasattr(source, "serving_input"):  # e.g. encoded image files in, decoded in the graph
+            spec, decode = source.serving_input()
+
         def serve(inputs):
+            if decode is not None:
+                inputs = decode(inputs)
             return {output_name: model(source.preprocess(inputs), training=False)}
 
     archive = keras.export.ExportArchive()

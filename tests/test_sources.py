@@ -235,3 +235,80 @@ def test_npz_arrays_in_the_keras_layout_and_by_key(tmp_path):
                    source="test")
     with pytest.raises(RecipeError, match="Did you mean 'features'"):
         get_source(bad.data, task="regression").signature()
+
+
+def write_images(folder, per_class=12, size=(20, 16)):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cats", "dogs", "owls"]):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            image = np.full((*size, 3), 60 * c, np.uint8) + rng.integers(0, 40, (*size, 3), dtype=np.uint8)
+            (folder / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    return folder
+
+
+def folder_recipe(tmp_path, **data):
+    import yaml
+
+    path = tmp_path / "folders.yaml"
+    path.write_text(yaml.safe_dump({
+        "description": "image folders", "task": {"type": "multiclass"},
+        "data": {"source": "image_folder", "path": str(tmp_path / "images"), "image_size": [8, 8], **data},
+        "model": {"arch": "cnn", "blocks": [[4]], "dense": [8]},
+        "train": {"epochs": 2, "batch_size": 8},
+    }))
+    return path
+
+
+def test_image_folders_train_and_export_takes_encoded_images(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import cli
+
+    write_images(tmp_path / "images")
+    recipe = load_recipe(str(folder_recipe(tmp_path, color_mode="grayscale"))).recipe
+    signature = get_source(recipe.data).train_signature()
+    assert signature.input_shape == (8, 8, 1) and signature.class_names == ("cats", "dogs", "owls")
+    assert signature.split_sizes == {"train": 27, "validation": 3, "test": 6}  # 12 per class: 9 / 1 / 2
+
+    runs = tmp_path / "runs"
+    trained = cli("train", str(tmp_path / "folders.yaml"), "--runs-dir", str(runs))
+    assert trained.returncode == 0, trained.stderr
+    (run,) = list(runs.iterdir())
+    assert cli("export", str(run), "--out", str(tmp_path / "exports")).returncode == 0
+    check = textwrap.dedent("""
+        import json, sys
+        import numpy as np, keras, tensorflow as tf
+        files = sys.argv[3:]
+        encoded = tf.constant([open(f, "rb").read() for f in files])
+        served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](inputs=encoded)["probabilities"].numpy()
+        images = [tf.cast(tf.round(tf.image.resize(tf.io.decode_png(tf.io.read_file(f), channels=1), (8, 8))), tf.uint8) for f in files]
+        direct = keras.models.load_model(sys.argv[2])(tf.cast(tf.stack(images), tf.float32) / 255).numpy()
+        print(json.dumps({"diff": float(np.abs(served - direct).max()), "shape": list(served.shape)}))
+    """)
+    files = [str(tmp_path / "images" / c / "0.png") for c in ("cats", "owls")]
+    result = subprocess.run([sys.executable, "-c", check, str(tmp_path / "exports" / recipe.name / "1"),
+                             str(run / "model.keras"), *files], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["shape"] == [2, 3] and report["diff"] < 1e-5
+
+
+def test_bad_image_folders_are_clear(tmp_path):
+    images = write_images(tmp_path / "images", per_class=10)
+    (images / "dogs" / "broken.png").write_bytes(b"not a png at all")
+    recipe = load_recipe(str(folder_recipe(tmp_path))).recipe
+    with pytest.raises(RecipeError, match="broken.png is not a readable image"):
+        get_source(recipe.data).train_signature()
+    source = get_source(recipe.data.model_copy(update={"bad_images": "skip"}))
+    assert sum(source.train_signature().split_sizes.values()) == 30 and len(source.skipped) == 1
+    (images / "bats").mkdir()
+    with pytest.raises(RecipeError, match="bats has no images"):
+        get_source(recipe.data).train_signature()
+    with pytest.raises(RecipeError, match="not found"):
+        get_source(recipe.data.model_copy(update={"path": str(tmp_path / "nowhere")})).signature()

@@ -123,6 +123,7 @@ class Session:
         record = {
             "seed": recipe.train.seed, "epochs": recipe.train.epochs,
             **({"class_weight": {str(k): round(v, 4) for k, v in class_weight.items()}} if class_weight else {}),
+            **({"skipped_files": data.source.skipped} if getattr(data.source, "skipped", None) else {}),
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
                         "steps_per_execution": recipe.runtime.steps_per_execution,
                         "global_batch_size": data.batch_size},
@@ -245,6 +246,9 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     runs.update(run, **session.record)
     for note in session.runtime.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if session.record.get("skipped_files"):
+        skipped = session.record["skipped_files"]
+        console.print(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
     try:
         runs.write_atomic(run / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         runs.write_json(run / "signature.json", dataclasses.asdict(session.data.signature))

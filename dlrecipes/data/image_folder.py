@@ -1,0 +1,163 @@
+"""Images in folders, one sub-folder per class: `path/cat/001.png`, `path/dog/002.jpg`, ...
+
+The layout `keras.utils.image_dataset_from_directory` reads; here every image is decoded
+once, up front, so a corrupt file is found before training starts - reported as an error
+naming it, or skipped and counted (`bad_images: skip`) - rather than halfway through an
+epoch. Images are resized to `image_size` and converted to `color_mode`, and kept as
+uint8, as tfds' images are. The test split is a folder of its own (`test_path`, same
+class sub-folders) or a seeded, stratified fraction, like the validation split.
+
+An export takes encoded images (PNG, JPEG, GIF, BMP bytes): decoding and resizing are
+part of its graph.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt
+
+from dlrecipes.data.files import find_file, is_present
+from dlrecipes.data.registry import Signature, register_source
+from dlrecipes.data.splits import FractionSplits, split_indices
+from dlrecipes.errors import RecipeError
+from dlrecipes.schema import Section
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".bmp"}
+CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+
+
+class ImageFolderOptions(Section):
+    source: Literal["image_folder"]
+    path: str = Field(..., description="Folder with one sub-folder of images per class.")
+    test_path: str | None = Field(None, description="A test folder with the same class sub-folders; else a fraction.")
+    data_dir: str | None = Field(None, description="Folder the paths are under (also --data-dir).")
+    image_size: tuple[PositiveInt, PositiveInt] = Field((64, 64), description="Height and width images are resized to.")
+    color_mode: Literal["grayscale", "rgb", "rgba"] = Field("rgb", description="Channels the model sees.")
+    bad_images: Literal["error", "skip"] = Field("error", description="A file that does not decode: stop, or skip it.")
+    split: FractionSplits = FractionSplits(validation=0.1, test=0.2)
+    divide_by: PositiveFloat | None = Field(255, description="Inputs are divided by this, in training and in exports.")
+
+
+@register_source("image_folder", ImageFolderOptions)
+class ImageFolderSource:
+    task = None
+
+    def __init__(self, options: ImageFolderOptions):
+        self.options = options
+        self.skipped: list[str] = []
+
+    def is_local(self) -> bool:
+        return is_present(self.options.path, self.options.data_dir)
+
+    def signature(self) -> Signature:
+        h, w = self.options.image_size
+        classes = self._classes
+        return Signature((h, w, CHANNELS[self.options.color_mode]), "uint8", len(classes), tuple(classes))
+
+    def train_signature(self) -> Signature:
+        sizes = {role: len(rows) for role, (_, rows) in self._where.items()}
+        return Signature(**{**self.signature().__dict__, "split_sizes": sizes})
+
+    def load(self) -> dict:
+        import tensorflow as tf
+
+        datasets = {}
+        for role, (folder, rows) in self._where.items():
+            images, labels = self._decoded[folder]
+            datasets[role] = tf.data.Dataset.from_tensor_slices((images[rows], labels[rows]))
+        return datasets
+
+    def preprocess(self, x):
+        import tensorflow as tf
+
+        x = tf.cast(x, tf.float32)
+        return x / self.options.divide_by if self.options.divide_by else x
+
+    def serving_input(self):
+        """(TensorSpec, function) for exports: encoded image bytes to the uint8 batch."""
+        import tensorflow as tf
+
+        def decode_all(encoded):
+            return tf.map_fn(self._decode, encoded, fn_output_signature=tf.TensorSpec(self.signature().input_shape, tf.uint8))
+
+        return tf.TensorSpec((None,), tf.string, name="inputs"), decode_all
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _decode(self, encoded):
+        import tensorflow as tf
+
+        image = tf.io.decode_image(encoded, channels=CHANNELS[self.options.color_mode], expand_animations=False)
+        image = tf.image.resize(image, self.options.image_size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+    def _folder(self, path: str, where: str) -> Path:
+        folder = find_file(path, self.options.data_dir, where=where)
+        if not folder.is_dir():
+            raise RecipeError(f"{folder} is not a folder.", where=where, fix="give the folder holding one sub-folder per class")
+        return folder
+
+    @cached_property
+    def _files(self) -> dict[str, dict[str, list[Path]]]:
+        """'train' / 'test' -> class -> its image files, sorted."""
+        o = self.options
+        found = {}
+        for role, path in (("train", o.path), ("test", o.test_path)):
+            if path is None:
+                continue
+            folder = self._folder(path, f"data.{'path' if role == 'train' else 'test_path'}")
+            classes = {d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in EXTENSIONS)
+                       for d in sorted(folder.iterdir()) if d.is_dir()}
+            if len(classes) < 2:
+                raise RecipeError(f"{folder} has {len(classes)} class sub-folder(s); classification needs at least 2.",
+                                  where="data.path", fix="put each class's images in a sub-folder named after it")
+            empty = [name for name, files in classes.items() if not files]
+            if empty:
+                raise RecipeError(f"class folder {folder / empty[0]} has no images ({', '.join(sorted(EXTENSIONS))}).",
+                                  where="data.path", fix="add images to it, or remove the folder")
+            found[role] = classes
+        if "test" in found and list(found["test"]) != list(found["train"]):
+            raise RecipeError(f"the test folder's classes {list(found['test'])} differ from {list(found['train'])}.",
+                              where="data.test_path", fix="give both folders the same class sub-folders")
+        return found
+
+    @cached_property
+    def _classes(self) -> list[str]:
+        return list(self._files["train"])
+
+    @cached_property
+    def _decoded(self) -> dict:
+        """'train' / 'test' -> (uint8 images, class ids), every file decoded once."""
+        import numpy as np
+        import tensorflow as tf
+
+        decoded = {}
+        for role, classes in self._files.items():
+            images, labels = [], []
+            for class_id, files in enumerate(classes.values()):
+                for file in files:
+                    try:
+                        images.append(self._decode(tf.io.read_file(str(file))).numpy())
+                    except tf.errors.InvalidArgumentError:
+                        if self.options.bad_images == "error":
+                            raise RecipeError(f"{file} is not a readable image.", where=str(file),
+                                              fix="remove or replace it, or set data.bad_images: skip") from None
+                        self.skipped.append(str(file))
+                        continue
+                    labels.append(class_id)
+            decoded[role] = (np.stack(images), np.array(labels, dtype="int64"))
+        return decoded
+
+    @cached_property
+    def _where(self) -> dict:
+        """role -> (which folder's arrays, row indices)."""
+        labels = self._decoded["train"][1]
+        has_test = "test" in self._decoded
+        split = self.options.split.model_copy(update={"test": 0.0 if has_test else self.options.split.test})
+        where = {role: ("train", rows) for role, rows in split_indices(labels.tolist(), split).items()}
+        if has_test:
+            where["test"] = ("test", list(range(len(self._decoded["test"][1]))))
+        return where
