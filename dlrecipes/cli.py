@@ -291,6 +291,51 @@ def ensemble(
     out.print(table)
 
 
+data_app = typer.Typer(help="Look at a recipe's data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("inspect")
+@handles_errors
+def data_inspect(
+    recipe: RecipeArg,
+    overrides: SetOpt = None,
+    examples: Annotated[int, typer.Option(help="Examples shown.", min=0, max=50)] = 3,
+    grid: Annotated[Optional[Path], typer.Option(help="Images: write a grid of up to 64 training examples here (PNG).")] = None,
+    as_json: JsonOpt = False,
+):
+    """Counts per split, class balance, a summary of the inputs and a few examples."""
+    from dlrecipes.recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides or []))
+    if grid is not None and (grid.suffix.lower() != ".png" or not grid.parent.is_dir()):
+        raise RecipeError(f"cannot write the grid to '{grid}'.", where="--grid", fix="name a .png file in an existing folder")
+    from dlrecipes.inspect import inspect_data
+
+    report = inspect_data(loaded.recipe, examples=examples, grid=grid)
+    if as_json:
+        return _print_json(report)
+    out.print(f"[bold]{report['recipe']}[/]: {report['source']} data, inputs {tuple(report['input']['shape'])} "
+              f"{report['input']['dtype']}")
+    table = _plain_table()
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    table.add_column("labels")
+    for role, entry in report["splits"].items():
+        if "class_balance" in entry:
+            total = max(1, entry["examples"])
+            labels = "  ".join(f"{k} {v} ({v / total:.0%})" for k, v in entry["class_balance"].items())
+        else:
+            t = entry.get("target", {})
+            labels = f"mean {t.get('mean', 0):.4g}, std {t.get('std', 0):.4g}, range {t.get('min', 0):.4g}..{t.get('max', 0):.4g}"
+        table.add_row(role, f"{entry['examples']:,}", labels)
+    out.print(table)
+    out.print_json(json.dumps({"inputs (training split)": report["splits"]["train"]["inputs"],
+                               "examples": report.get("examples", [])}))
+    if "grid" in report:
+        out.print(f"grid of training images: {report['grid']}")
+
+
 @app.command("lr-find")
 @handles_errors
 def lr_find(

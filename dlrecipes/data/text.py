@@ -23,7 +23,7 @@ from dlrecipes.schema import Section
 
 class TextOptions(Section):
     source: Literal["text"]
-    path: str = Field(..., description="The file; relative paths are found under data_dir, DLRECIPES_DATA_DIR or '.'.")
+    path: str = Field(..., description="A delimited file, or a folder with one sub-folder of text files per class; relative paths are found under data_dir, DLRECIPES_DATA_DIR or '.'.")
     data_dir: str | None = Field(None, description="Folder that holds `path` (also --data-dir).")
     delimiter: str = Field("\t", min_length=1, description="Separates the label from the text.")
     label_first: bool = Field(True, description="Lines read `label<delimiter>text` (false: `text<delimiter>label`).")
@@ -81,6 +81,8 @@ class TextSource:
     def _rows(self) -> tuple[list[str], list[int], list[str]]:
         o = self.options
         pairs = []
+        if self._path.is_dir():
+            return self._folder_rows()
         try:
             with open(self._path, encoding="utf-8", newline="") as f:
                 lines = f.read().splitlines()
@@ -114,6 +116,30 @@ class TextSource:
                     fix=f"list every label the file uses (found: {found}), or fix that line",
                 )
         return [text for _, _, text in pairs], [ids[label] for _, label, _ in pairs], list(classes)
+
+    def _folder_rows(self) -> tuple[list[str], list[int], list[str]]:
+        """One sub-folder per class, one text per file (the layout of IMDB's aclImdb)."""
+        folders = {d.name: d for d in sorted(self._path.iterdir()) if d.is_dir()}
+        classes = self.options.classes or list(folders)
+        missing = [name for name in classes if name not in folders]
+        if len(classes) < 2 or missing:
+            raise RecipeError(
+                f"{self._path} needs one sub-folder per class; found {list(folders)}"
+                + (f", missing {missing}" if missing else "") + ".",
+                where="data.path / data.classes", fix="put each class's text files in a sub-folder named after it",
+            )
+        texts, labels = [], []
+        for class_id, name in enumerate(classes):
+            files = sorted(f for f in folders[name].iterdir() if f.is_file() and not f.name.startswith("."))
+            if not files:
+                raise RecipeError(f"class folder {folders[name]} has no text files.", where="data.path")
+            for file in files:
+                try:
+                    texts.append(file.read_text(encoding="utf-8"))
+                except UnicodeDecodeError:
+                    raise RecipeError(f"{file} is not UTF-8 text.", where=str(file)) from None
+                labels.append(class_id)
+        return texts, labels, list(classes)
 
     @cached_property
     def _indices(self) -> dict[str, list[int]]:
