@@ -334,3 +334,17 @@ def test_data_inspect_counts_balances_and_shows_examples(tmp_path):
     table = json.loads(cli("data", "inspect", "boston-housing-dnn", "--json").stdout)
     assert set(table["splits"]["train"]["inputs"]["CHAS"]["categories"]) == {"0", "1"}
     assert "B" not in table["splits"]["train"]["inputs"]  # excluded
+
+
+def test_tables_can_come_as_separate_train_and_test_files(tmp_path):
+    recipe = load_recipe(str(table_recipe(tmp_path))).recipe
+    whole = (tmp_path / "shop.csv").read_text().splitlines()
+    (tmp_path / "test.csv").write_text("\n".join([whole[0], *whole[1:21]]) + "\n")
+    (tmp_path / "train.csv").write_text("\n".join([whole[0], *whole[21:]]) + "\n")
+    data = recipe.data.model_copy(update={"path": str(tmp_path / "train.csv"), "test_path": str(tmp_path / "test.csv")})
+    source = get_source(data, task="binary")
+    assert source.train_signature().split_sizes["test"] == 20
+    assert sum(source.train_signature().split_sizes.values()) == 120
+    (tmp_path / "test.csv").write_text("size,price\n1,2\n")
+    with pytest.raises(RecipeError, match="header differs"):
+        get_source(data, task="binary").train_signature()

@@ -36,6 +36,8 @@ class CsvOptions(Section):
     exclude: list[str] = Field([], description="Columns never used as features.")
     categorical: list[str] = Field([], description="Numeric-looking columns to one-hot encode (codes, not amounts).")
     classes: list[str] | None = Field(None, description="Classification: target values in class-id order.")
+    validation_path: str | None = Field(None, description="A validation file with the same header; else a fraction of `path`.")
+    test_path: str | None = Field(None, description="A test file with the same header; else a fraction of `path`.")
     split: FractionSplits = FractionSplits()
 
 
@@ -125,22 +127,39 @@ class CsvSource:
 
     # -- reading --------------------------------------------------------------------------
 
-    @cached_property
-    def _table(self) -> tuple[list[str], list[list[str]]]:
-        path = find_file(self.options.path, self.options.data_dir)
+    @staticmethod
+    def _read(path, where: str) -> tuple[list[str], list[list[str]]]:
         try:
             with open(path, newline="", encoding="utf-8") as f:
                 table = [row for row in csv.reader(f) if row]
         except (UnicodeDecodeError, IsADirectoryError) as err:
-            raise RecipeError(f"cannot read {path} as a UTF-8 CSV file: {type(err).__name__}.", where="data.path") from None
+            raise RecipeError(f"cannot read {path} as a UTF-8 CSV file: {type(err).__name__}.", where=where) from None
         if len(table) < 2:
-            raise RecipeError(f"{path} has no rows under its header.", where="data.path")
+            raise RecipeError(f"{path} has no rows under its header.", where=where)
         header, rows = [h.strip() for h in table[0]], table[1:]
         for number, row in enumerate(rows, start=2):
             if len(row) != len(header):
                 raise RecipeError(f"line {number} of {path} has {len(row)} fields, the header {len(header)}.",
-                                  where="data.path", fix="every row needs one value per column")
-        self._path = path
+                                  where=where, fix="every row needs one value per column")
+        return header, rows
+
+    @cached_property
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        """The header and every row: the main file's, then the validation and test files'."""
+        o = self.options
+        self._path = find_file(o.path, o.data_dir)
+        header, rows = self._read(self._path, "data.path")
+        self._file_rows = {}  # role -> row indices from its own file
+        for role, path in (("validation", o.validation_path), ("test", o.test_path)):
+            if path is None:
+                continue
+            full = find_file(path, o.data_dir, where=f"data.{role}_path")
+            other, more = self._read(full, f"data.{role}_path")
+            if other != header:
+                raise RecipeError(f"{full}'s header differs from {self._path}'s.", where=f"data.{role}_path",
+                                  fix="give every file the same columns, in the same order")
+            self._file_rows[role] = list(range(len(rows), len(rows) + len(more)))
+            rows = rows + more
         return header, rows
 
     def _check_columns(self, names: list[str], where: str) -> None:
@@ -211,5 +230,11 @@ class CsvSource:
     def _indices(self) -> dict[str, list[int]]:
         self._check_columns([self.options.target], "data.target")
         labels = self._labels  # read (and checked) whatever the task
-        stratify = self.options.split.stratify and self.classification
-        return split_indices(labels, self.options.split.model_copy(update={"stratify": stratify}))
+        files = self._file_rows
+        main = len(labels) - sum(len(rows) for rows in files.values())
+        split = self.options.split.model_copy(update={
+            "stratify": self.options.split.stratify and self.classification,
+            **{role: 0.0 for role in files},  # that split comes from its own file
+        })
+        indices = split_indices(labels[:main], split)
+        return {**indices, **files}
