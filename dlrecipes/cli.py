@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlrecipes import __version__
-from dlrecipes.errors import EXIT_FAILURE, EXIT_INTERRUPTED, RecipeError
+from dlrecipes.errors import EXIT_FAILURE, EXIT_INTERRUPTED, DataUnavailableError, RecipeError
 
 app = typer.Typer(
     name="dlrecipes",
@@ -113,10 +113,13 @@ def list_(as_json: JsonOpt = False):
                 architecture=recipe.model.arch,
                 source=recipe.data.source,
                 dataset=_dataset_name(recipe.data),
-                params=summarize(recipe)["params"],
                 target=str(target) if target else None,
                 description=recipe.description,
             )
+            try:
+                row["params"] = summarize(recipe)["params"]
+            except DataUnavailableError:
+                row["params"] = None  # the model's size depends on data that is not here (your own files)
         except RecipeError as error:
             row["error"] = error.what
         rows.append(row)
@@ -129,10 +132,8 @@ def list_(as_json: JsonOpt = False):
         if "error" in row:
             table.add_row(row["name"], f"[red]invalid: {row['error']}[/]", "", "", "", "")
         else:
-            table.add_row(
-                row["name"], row["task"], row["architecture"], row["dataset"],
-                f"{row['params']:,}", row["target"] or "",
-            )
+            params = f"{row['params']:,}" if row["params"] is not None else "[dim]needs data[/]"
+            table.add_row(row["name"], row["task"], row["architecture"], row["dataset"], params, row["target"] or "")
     out.print(table)
 
 

@@ -81,7 +81,9 @@ def local(name: str) -> bool:
 
 
 LOCAL = sorted(n for n in all_recipes() if local(n))
-NOT_LOCAL = sorted(n for n in all_recipes() if not local(n))
+# Not on this machine: tfds datasets train on tfds' mock data below; recipes for the user's
+# own files (image-folder-cnn) train on files their source's tests write.
+NOT_LOCAL = sorted(n for n in all_recipes() if not local(n) and load_recipe(n).recipe.data.source == "tfds")
 
 
 def test_recipes_are_split_between_local_and_mock_data():
