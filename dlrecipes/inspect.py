@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrecipes.data import get_source
+from dlrecipes.plots import save_image_grid
 
 
 def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
@@ -39,7 +40,7 @@ def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
             entry["inputs"] = _summary(xs, signature)
             report["examples"] = [_shown(x, y, signature) for x, y in zip(xs[:examples], ys[:examples])]
             if grid is not None and len(signature.input_shape) == 3:
-                report["grid"] = str(_write_grid(np.stack(xs[:64]), grid))
+                report["grid"] = str(save_image_grid(np.stack(xs[:64]), grid))
         report["splits"][role] = entry
     return report
 
@@ -79,26 +80,3 @@ def _shown(x, y, signature) -> dict:
     if len(signature.input_shape) == 3:
         return {"image": f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}", "label": label}
     return {"inputs": np.asarray(x).ravel()[:10].round(4).tolist(), "target": label}
-
-
-def _write_grid(images, path: Path) -> Path:
-    import math
-    import os
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.image
-    import numpy as np
-
-    n, h, w, c = images.shape
-    columns = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    grid = np.full((rows * (h + 2) + 2, columns * (w + 2) + 2, c), 255, dtype=np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        grid[2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + col * (w + 2): 2 + col * (w + 2) + w] = image
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    matplotlib.image.imsave(tmp, grid[..., 0] if c == 1 else grid[..., :3], cmap="gray" if c == 1 else None)
-    os.replace(tmp, path)
-    return path

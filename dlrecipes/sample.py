@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import math
-import os
 from pathlib import Path
 
 from dlrecipes import runs
 from dlrecipes.errors import RecipeError
 
 
-def sample_grid(model, n: int, seed: int):
-    """`n` generated images tiled in a square grid with 2-pixel white gaps, values in [0, 1]."""
+def write_samples(model, path: Path, n: int = 64, seed: int = 0) -> Path:
+    """`n` images from the generator, drawn from seeded latent vectors, as a PNG grid."""
     import keras
-    import numpy as np
+
+    from dlrecipes.plots import save_image_grid
 
     latent = keras.random.normal((n, model.latent_dim), seed=seed)
-    images = np.clip(keras.ops.convert_to_numpy(model.generator(latent, training=False)), 0.0, 1.0)
-    columns = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    h, w, c = images.shape[1:]
-    grid = np.ones((rows * (h + 2) + 2, columns * (w + 2) + 2, c), dtype="float32")
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        top, left = 2 + r * (h + 2), 2 + col * (w + 2)
-        grid[top:top + h, left:left + w] = image
-    return grid[..., 0] if c == 1 else grid
-
-
-def write_samples(model, path: Path, n: int = 64, seed: int = 0) -> Path:
-    """Write the grid to `path` (PNG), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.image
-
-    grid = sample_grid(model, n, seed)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    try:
-        # Nearest-neighbour upscaling keeps 28x28 digits sharp when the PNG is viewed large.
-        big = grid.repeat(4, axis=0).repeat(4, axis=1)
-        matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    images = keras.ops.convert_to_numpy(model.generator(latent, training=False))
+    return save_image_grid(images, path, upscale=4)
 
 
 def sample_run(run: Path, out: Path | None, n: int, seed: int) -> Path:

@@ -11,6 +11,7 @@ fraction of the training files.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat
 
 from dlrecipes.data.files import find_file, is_present
+from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import RecipeError
@@ -115,7 +117,7 @@ class IdxSource:
     def train_signature(self) -> Signature:
         sizes = {role: len(rows) for role, rows in self._train_rows.items()}
         sizes["test"] = len(self._arrays["test"][1])
-        return Signature(**{**self.signature().__dict__, "split_sizes": sizes})
+        return dataclasses.replace(self.signature(), split_sizes=sizes)
 
     def load(self) -> dict:
         import tensorflow as tf
@@ -129,10 +131,7 @@ class IdxSource:
         return datasets
 
     def preprocess(self, x):
-        import tensorflow as tf
-
-        x = tf.cast(x, tf.float32)
-        return x / self.options.divide_by if self.options.divide_by else x
+        return scaled(x, self.options.divide_by)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ part of its graph.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from dlrecipes.data.files import find_file, is_present
+from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import RecipeError
@@ -59,7 +61,7 @@ class ImageFolderSource:
 
     def train_signature(self) -> Signature:
         sizes = {role: len(rows) for role, (_, rows) in self._where.items()}
-        return Signature(**{**self.signature().__dict__, "split_sizes": sizes})
+        return dataclasses.replace(self.signature(), split_sizes=sizes)
 
     def load(self) -> dict:
         import tensorflow as tf
@@ -71,10 +73,7 @@ class ImageFolderSource:
         return datasets
 
     def preprocess(self, x):
-        import tensorflow as tf
-
-        x = tf.cast(x, tf.float32)
-        return x / self.options.divide_by if self.options.divide_by else x
+        return scaled(x, self.options.divide_by)
 
     def serving_input(self):
         """(TensorSpec, function) for exports: encoded image bytes to the uint8 batch."""

@@ -8,12 +8,14 @@ class when the labels are integers. Images of N x H x W get a channel axis, as t
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, PositiveFloat
 
 from dlrecipes.data.files import find_file, is_present
+from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import RecipeError, did_you_mean
@@ -61,7 +63,7 @@ class NpzSource:
 
     def train_signature(self) -> Signature:
         sizes = {role: len(rows) for role, rows in self._rows.items()}
-        return Signature(**{**self.signature().__dict__, "split_sizes": sizes})
+        return dataclasses.replace(self.signature(), split_sizes=sizes)
 
     def load(self) -> dict:
         import tensorflow as tf
@@ -75,10 +77,7 @@ class NpzSource:
         return datasets
 
     def preprocess(self, x):
-        import tensorflow as tf
-
-        x = tf.cast(x, tf.float32)
-        return x / self.options.divide_by if self.options.divide_by else x
+        return scaled(x, self.options.divide_by)
 
     @cached_property
     def _pairs(self) -> dict:

@@ -11,6 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
+def scaled(x, divide_by: float | None):
+    """Inputs as float32, divided by `divide_by` when set: every image source's preprocess,
+    in the training pipeline and inside exports."""
+    import tensorflow as tf
+
+    x = tf.cast(x, tf.float32)
+    return x / divide_by if divide_by else x
+
+
 def label_transform(task_name: str, labels: str, num_outputs: int) -> Callable:
     """How raw labels become training targets for the task's loss."""
     import tensorflow as tf

@@ -14,6 +14,7 @@ fixed seed, stratified by class for classification.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from functools import cached_property
 from typing import Literal
@@ -72,7 +73,7 @@ class CsvSource:
 
     def train_signature(self) -> Signature:
         sizes = {role: len(rows) for role, rows in self._indices.items()}
-        return Signature(**{**self.signature().__dict__, "split_sizes": sizes})
+        return dataclasses.replace(self.signature(), split_sizes=sizes)
 
     def load(self) -> dict:
         import numpy as np

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat
 
+from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
 from dlrecipes.schema import Section
@@ -184,10 +185,7 @@ class TfdsSource:
 
         if x.dtype == tf.string:
             return x  # text goes to the model's TextVectorization as it is
-        x = tf.cast(x, tf.float32)
-        if self.options.divide_by:
-            x = x / self.options.divide_by
-        return x
+        return scaled(x, self.options.divide_by)
 
 
 def _signature_from_info(info) -> Signature:
