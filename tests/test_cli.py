@@ -1,6 +1,7 @@
 """The command line as a user meets it: fast commands, clear errors, exit codes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,6 +29,17 @@ print("IMPORTED:" + ",".join(heavy))
 def test_light_commands_never_import_tensorflow(args):
     result = subprocess.run(
         [sys.executable, "-c", NO_TF.format(args=args)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "IMPORTED:", result.stdout
+
+
+@pytest.mark.parametrize("args", [["list"], ["describe", "mnist-cnn"], ["describe", "fashion-mnist-cnn"]])
+def test_light_commands_stay_light_before_any_data_is_downloaded(args, tmp_path):
+    """A fresh machine: no prepared tfds data and an empty summary cache."""
+    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TF.format(args=args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "IMPORTED:", result.stdout

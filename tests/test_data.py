@@ -23,6 +23,15 @@ def test_signature_from_json_agrees_with_tfds():
     assert from_json.split_sizes == {"train": 60_000, "test": 10_000}
 
 
+def test_known_metadata_agrees_with_tfds():
+    """`list` and `describe` use KNOWN before the data is downloaded; it must not drift."""
+    from dlrecipes.data.tfds import KNOWN
+
+    for name in ("mnist-cnn", "fashion-mnist-cnn"):
+        source = get_source(load_recipe(name).recipe.data)
+        assert KNOWN[source.options.name] == source.train_signature()
+
+
 def test_pipeline_scales_pixels_and_batches():
     recipe = load_recipe("mnist-dnn", ["data.splits.train=train[:300]"]).recipe
     source = get_source(recipe.data)

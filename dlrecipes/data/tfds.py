@@ -28,6 +28,12 @@ from dlrecipes.schema import Section
 # machine yet (reading it from tfds would import TensorFlow). Training always uses the
 # metadata tfds itself reports.
 KNOWN = {
+    "mnist": Signature((28, 28, 1), "uint8", 10, None, {"train": 60_000, "test": 10_000}),
+    "fashion_mnist": Signature(
+        (28, 28, 1), "uint8", 10,
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        {"train": 60_000, "test": 10_000},
+    ),
     "cifar10": Signature(
         (32, 32, 3), "uint8", 10,
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
