@@ -17,13 +17,14 @@ install:
 test:
 	$(BIN)/python -m pytest -q
 
-# About 30 minutes on 2 cores; each script also runs alone (see bench/*.py).
+# Several hours on 2 CPU cores (the zoo recipes); each script also runs alone (see bench/*.py).
 bench:
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/gan.py
+	$(BIN)/python bench/regularization.py
 	$(BIN)/python bench/transfer.py
 
 clean:
