@@ -28,7 +28,7 @@ from dlrecipes.schema import Section
 # machine yet (reading it from tfds would import TensorFlow). Training always uses the
 # metadata tfds itself reports.
 KNOWN = {
-    "mnist": Signature((28, 28, 1), "uint8", 10, None, {"train": 60_000, "test": 10_000}),
+    "mnist": Signature((28, 28, 1), "uint8", 10, tuple("0123456789"), {"train": 60_000, "test": 10_000}),
     "fashion_mnist": Signature(
         (28, 28, 1), "uint8", 10,
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
@@ -233,9 +233,10 @@ def _signature_from_json(path: Path) -> Signature:
     if "classLabel" in target:
         num_outputs = int(target["classLabel"]["numClasses"])
         labels_file = path / f"{target_key}.labels.txt"
-        names = tuple(labels_file.read_text().split("\n")) if labels_file.is_file() else None
-        if names:
-            names = tuple(n for n in names if n)
+        if labels_file.is_file():
+            names = tuple(n for n in labels_file.read_text().split("\n") if n)
+        else:  # tfds names unnamed classes by their index
+            names = tuple(str(i) for i in range(num_outputs))
     else:
         dims = target.get("tensor", {}).get("shape", {}).get("dimensions", [])
         num_outputs, names = max(1, _size(int(d) for d in dims)), None
