@@ -6,7 +6,8 @@
 Four trainings of `fashion-mnist-from-mnist`, each a fresh `dlrecipes train` process:
 the recipe as it is (MNIST convolutions frozen, the classifier trained), the recipe with
 a fine-tuning phase (every layer unfrozen at a low rate), everything but a new head
-frozen, and the same network from scratch (no `init_from`, nothing frozen). Prints their test accuracies side by side.
+frozen, and the same network from scratch (no `init_from`, nothing frozen). Prints
+their test accuracies side by side.
 """
 
 from __future__ import annotations

@@ -27,8 +27,12 @@ print("IMPORTED:" + ",".join(heavy))
      ["validate", "mnist-cnn"], ["schema"], ["runs"]],
 )
 def test_light_commands_never_import_tensorflow(args):
+    assert_no_tensorflow(args)
+
+
+def assert_no_tensorflow(args, env=None):
     result = subprocess.run(
-        [sys.executable, "-c", NO_TF.format(args=args)], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", NO_TF.format(args=args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "IMPORTED:", result.stdout
@@ -37,12 +41,7 @@ def test_light_commands_never_import_tensorflow(args):
 @pytest.mark.parametrize("args", [["list"], ["describe", "mnist-cnn"], ["describe", "fashion-mnist-cnn"]])
 def test_light_commands_stay_light_before_any_data_is_downloaded(args, tmp_path):
     """A fresh machine: no prepared tfds data and an empty summary cache."""
-    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    result = subprocess.run(
-        [sys.executable, "-c", NO_TF.format(args=args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "IMPORTED:", result.stdout
+    assert_no_tensorflow(args, {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
 
 
 def test_list_json_has_every_recipe_with_its_parameter_count():
