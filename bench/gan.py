@@ -7,7 +7,12 @@
 Reported side by side: the share classified with confidence >= 0.9 (a digit a classifier
 is sure about is one a person reads), and how the predicted classes spread over 0-9 (a
 collapsed generator draws few of them). The target: generated confident share at least
-0.8 x the real digits', and every class at least 4% of the samples.
+0.75 x the real digits', and every class at least 4% of the samples.
+
+Why 0.75: it is where a well-known reference lands under this judge. The networks of
+TensorFlow's DCGAN tutorial, trained 30-60 epochs, scored 0.76-0.80 (README, "mnist-dcgan");
+the paper-sized networks of 15 epochs scored 0.64-0.68. So the target asks for the
+reference's digits, not for more than a DCGAN of this size draws.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ sys.path.insert(0, str(REPO))
 
 N = 1000
 CONFIDENT = 0.9
+RATIO_TARGET = 0.75
+SMALLEST_CLASS = 0.04
 
 
 def train(name: str, runs_dir: Path, *extra: str) -> Path:
@@ -60,7 +67,7 @@ def judge(classifier_run: Path, gan_run: Path) -> dict:
         }
     ratio = report["generated"]["confident"] / max(report["real"]["confident"], 1e-9)
     report["ratio"] = ratio
-    report["met"] = ratio >= 0.8 and report["generated"]["smallest_class"] >= 0.04
+    report["met"] = ratio >= RATIO_TARGET and report["generated"]["smallest_class"] >= SMALLEST_CLASS
     return report
 
 
@@ -82,7 +89,8 @@ def main() -> int:
         f"| generated | {g['confident']:.3f} | {g['smallest_class']:.3f} | {' '.join(f'{c:.2f}' for c in g['class_shares'])} |",
         f"| real (test) | {r['confident']:.3f} | {r['smallest_class']:.3f} | {' '.join(f'{c:.2f}' for c in r['class_shares'])} |",
         "",
-        f"generated / real confident share: {report['ratio']:.2f} (target >= 0.80, every class >= 4%): "
+        f"generated / real confident share: {report['ratio']:.2f} "
+        f"(target >= {RATIO_TARGET:.2f}, every class >= {SMALLEST_CLASS:.0%}): "
         f"{'met' if report['met'] else 'NOT met'}",
     ])
     print(table)

@@ -90,28 +90,18 @@ def _tensorflow_unavailable_to_keras():
         lazy_tf._available = None
 
 
-def _flat_layers(model, prefix: str = ""):
-    """(layer, name) for every layer; a nested model (a GAN's generator) shows its own layers."""
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flat_layers(layer, f"{prefix}{layer.name}/")
-        else:
-            yield layer, prefix + layer.name
-
-
 def _build_summary(recipe, signature) -> dict:
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "numpy"
     import keras
 
     from dlrecipes.models import build_model
+    from dlrecipes.models.common import named_leaf_layers
 
     with _tensorflow_unavailable_to_keras():
         model = build_model(recipe, signature)
     layers = []
-    for layer, name in _flat_layers(model):
+    for name, layer in named_leaf_layers(model):
         try:
             shape = tuple(layer.output.shape)
         except (AttributeError, ValueError):

@@ -63,6 +63,14 @@ def test_describe_shows_the_layer_table_and_resolved_recipe():
     assert "learning_rate: 0.001" in result.stdout
 
 
+def test_describe_opens_a_gans_two_networks():
+    result = cli("describe", "mnist-dcgan", "--json")
+    assert result.returncode == 0, result.stderr
+    names = [layer["name"] for layer in json.loads(result.stdout)["model"]["layers"]]
+    assert names[0] == "generator/project" and "discriminator/down1" in names
+    assert names[-1] == "discriminator/head_sigmoid"
+
+
 def test_schema_is_json_schema():
     result = cli("schema")
     schema = json.loads(result.stdout)

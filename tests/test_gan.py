@@ -33,6 +33,31 @@ def test_dcgan_networks_follow_the_paper_and_the_task_table():
     assert any(isinstance(layer, keras.layers.ReLU) for layer in model.generator.layers)
 
 
+def test_dcgan_options_shape_both_networks():
+    import keras
+
+    def kinds(network):
+        return [type(layer).__name__ for layer in network.layers]
+
+    # The recipe: a stride-1 transposed convolution before the two stride-2 ones, 5x5
+    # kernels, and dropout instead of batch norm in the discriminator.
+    model = build_model(load_recipe("mnist-dcgan").recipe, MNIST)
+    shapes = [model.generator.get_layer(name).output.shape[1:] for name in ("reshape", "up1", "up2", "up3")]
+    assert shapes == [(7, 7, 128), (7, 7, 64), (14, 14, 32), (28, 28, 1)]
+    assert model.generator.get_layer("up2").kernel.shape == (5, 5, 32, 64)
+    assert "BatchNormalization" not in kinds(model.discriminator)
+    assert kinds(model.discriminator)[:6] == ["Conv2D", "LeakyReLU", "Dropout", "Conv2D", "LeakyReLU", "Dropout"]
+    # The defaults are the paper's shape: two stride-2 layers, batch norm in D, one dropout.
+    model = build_model(load_recipe("mnist-dcgan", [
+        "model.generator_filters=null", "model.kernel_size=4", "model.discriminator_batch_norm=true",
+        "model.dropout_each_conv=false"]).recipe, MNIST)
+    assert model.generator.get_layer("up1").output.shape[1:] == (14, 14, 64)
+    assert kinds(model.discriminator).count("BatchNormalization") == 1
+    assert kinds(model.discriminator).count("Dropout") == 1
+    assert model.count_params() == 923_714
+    assert isinstance(model.discriminator.get_layer("dropout"), keras.layers.Dropout)
+
+
 def test_adversarial_task_refuses_a_contradicting_head():
     with pytest.raises(RecipeError, match="1 output unit with sigmoid and binary_crossentropy"):
         load_recipe("mnist-dcgan", ["task.activation=softmax"])

@@ -57,6 +57,9 @@ def test_bad_idx_files_are_clear_errors(tmp_path):
     source, _, _ = idx_data(tmp_path, classes=["a", "b"])
     with pytest.raises(RecipeError, match="names only 2 classes"):
         source.signature()
+    write_idx(tmp_path / "test-labels", np.zeros(0, dtype=np.uint8))
+    with pytest.raises(RecipeError, match="test-labels holds no labels"):
+        get_source(source.options).signature()
 
 
 def test_mnist_idx_files_hold_the_tfds_test_images():

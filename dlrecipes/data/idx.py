@@ -104,9 +104,7 @@ class IdxSource:
 
         o = self.options
         dtype, shape = read_header(find_file(o.train.images, o.data_dir, where="data.train.images"))
-        labels = [read_idx(find_file(pair.labels, o.data_dir, where=f"data.{role}.labels"))
-                  for role, pair in (("train", o.train), ("test", o.test))]
-        num_classes = int(max(int(array.max()) for array in labels)) + 1
+        num_classes = max(int(labels.max()) for labels in self._labels.values()) + 1
         names = tuple(o.classes) if o.classes else tuple(str(i) for i in range(num_classes))
         if len(names) < num_classes:
             raise RecipeError(f"the labels go up to {num_classes - 1}, but data.classes names only {len(names)} classes.",
@@ -140,16 +138,28 @@ class IdxSource:
         return images[..., None] if images.ndim == 3 else images
 
     @cached_property
+    def _labels(self) -> dict:
+        """'train' / 'test' -> class ids, read once for the signature and the data."""
+        labels = {}
+        for role, (_, labels_file) in self._files().items():
+            ids = read_idx(find_file(labels_file, self.options.data_dir, where=f"data.{role}.labels")).astype("int64")
+            if not len(ids):
+                raise RecipeError(f"{labels_file} holds no labels.", where=f"data.{role}.labels",
+                                  fix="give the labels file that belongs to the images")
+            if ids.min() < 0:
+                raise RecipeError(f"{labels_file} holds a negative label ({ids.min()}).", where=f"data.{role}.labels")
+            labels[role] = ids
+        return labels
+
+    @cached_property
     def _arrays(self) -> dict:
         arrays = {}
         for role, (images_file, labels_file) in self._files().items():
             images = read_idx(find_file(images_file, self.options.data_dir, where=f"data.{role}.images"))
-            labels = read_idx(find_file(labels_file, self.options.data_dir, where=f"data.{role}.labels")).astype("int64")
+            labels = self._labels[role]
             if len(images) != len(labels):
                 raise RecipeError(f"{images_file} has {len(images)} examples but {labels_file} has {len(labels)} labels.",
                                   where=f"data.{role}", fix="pair each images file with its own labels file")
-            if labels.min() < 0:
-                raise RecipeError(f"{labels_file} holds a negative label ({labels.min()}).", where=f"data.{role}.labels")
             arrays[role] = (images, labels)
         return arrays
 

@@ -23,7 +23,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import FractionSplits, split_indices
+from dlrecipes.data.splits import FractionSplits, split_arrays
 from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
 
@@ -153,10 +153,5 @@ class ImageFolderSource:
     @cached_property
     def _where(self) -> dict:
         """role -> (which folder's arrays, row indices)."""
-        labels = self._decoded["train"][1]
-        has_test = "test" in self._decoded
-        split = self.options.split.model_copy(update={"test": 0.0 if has_test else self.options.split.test})
-        where = {role: ("train", rows) for role, rows in split_indices(labels.tolist(), split).items()}
-        if has_test:
-            where["test"] = ("test", list(range(len(self._decoded["test"][1]))))
-        return where
+        test = self._decoded.get("test")
+        return split_arrays(self._decoded["train"][1], None if test is None else len(test[1]), self.options.split)

@@ -17,7 +17,7 @@ from pydantic import Field, PositiveFloat
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import FractionSplits, split_indices
+from dlrecipes.data.splits import FractionSplits, split_arrays
 from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.schema import Section
 
@@ -109,15 +109,10 @@ class NpzSource:
     def _where(self) -> dict:
         """role -> (which arrays, row indices)."""
         labels = self._pairs["train"][1]
-        has_test = "test" in self._pairs
-        split = self.options.split.model_copy(update={
-            "test": 0.0 if has_test else self.options.split.test,
-            "stratify": self.options.split.stratify and labels.dtype.kind in "iu",
-        })
-        where = {role: ("train", rows) for role, rows in split_indices(labels.tolist(), split).items()}
-        if has_test:
-            where["test"] = ("test", list(range(len(self._pairs["test"][1]))))
-        return where
+        test = self._pairs.get("test")
+        # Stratify by class only where the labels are class ids (not regression targets).
+        split = self.options.split.model_copy(update={"stratify": self.options.split.stratify and labels.dtype.kind in "iu"})
+        return split_arrays(labels, None if test is None else len(test[1]), split)
 
     @property
     def _rows(self) -> dict:

@@ -58,3 +58,15 @@ def split_indices(labels, splits: FractionSplits) -> dict[str, list[int]]:
                 fix="use more data, or larger fractions (or validation: 0 for no validation split)",
             )
     return {role: sorted(int(i) for i in rows) for role, rows in roles.items() if rows}
+
+
+def split_arrays(train_labels, test_size: int | None, splits: FractionSplits) -> dict[str, tuple[str, list[int]]]:
+    """role -> (which arrays, row indices) for a source with training arrays and, perhaps,
+    test arrays of `test_size` rows: validation is cut from the training arrays, and so is
+    test when there are no test arrays."""
+    if test_size is not None:
+        splits = splits.model_copy(update={"test": 0.0})
+    where = {role: ("train", rows) for role, rows in split_indices(train_labels, splits).items()}
+    if test_size is not None:
+        where["test"] = ("test", list(range(test_size)))
+    return where

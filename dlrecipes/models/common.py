@@ -119,16 +119,23 @@ def text_vectorization(max_tokens: int, sequence_length: int, name: str = "text_
     return TextVectorization(name=name)
 
 
-def leaf_layers(model):
-    """The model's layers with nested models (a GAN's networks, a normalized model's body)
-    opened up, in order."""
+def named_leaf_layers(model, prefix: str = ""):
+    """(path, layer) for the model's layers with nested models (a GAN's networks, a
+    normalized model's body) opened up, in order; a nested layer's path is
+    "generator/up1"."""
     import keras
 
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from leaf_layers(layer)
+            yield from named_leaf_layers(layer, f"{prefix}{layer.name}/")
         else:
-            yield layer
+            yield prefix + layer.name, layer
+
+
+def leaf_layers(model):
+    """The layers of `named_leaf_layers`, without their paths."""
+    for _, layer in named_leaf_layers(model):
+        yield layer
 
 
 def all_layers(model):
