@@ -70,6 +70,8 @@ def dcgan(options: DcganOptions, input_shape: tuple[int, ...], head: list):
         layers.Reshape((height // 4, width // 4, g_filters[0]), name="reshape"),
     ]
     for i, filters in enumerate(g_filters[1:], start=1):
+        # Two stride-2 layers (the last hidden one and the output) take H/4 to H; any
+        # before them work at H/4, where a 5x5 window sees most of a digit.
         strides = 2 if i == len(g_filters) - 1 else 1
         generator += [
             layers.Conv2DTranspose(filters, k, strides=strides, padding="same", use_bias=False, name=f"up{i}"),
