@@ -29,6 +29,19 @@ from dlrecipes.train.inputs import (
 )
 
 
+def execution_steps(requested: int, steps_per_epoch: int | None) -> int:
+    """The most batches per compiled call, up to `requested`, that divide an epoch evenly.
+
+    Keras runs a full `steps_per_execution` batches per call, across an epoch's end too: with
+    422 batches an epoch and 8 per call, epoch 1 would take 2 batches of epoch 2's shuffle,
+    every later epoch would shift further, and a run resumed after epoch k would start from
+    batches the uninterrupted run had already used.
+    """
+    if not steps_per_epoch:
+        return requested
+    return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
 def compile_model(
     model, recipe, steps_per_epoch: int | None, replicas: int = 1, constant_rate: float | None = None
 ) -> None:
@@ -63,7 +76,7 @@ def compile_model(
         loss_weights=loss_weights,
         metrics=metrics,
         jit_compile=recipe.runtime.jit_compile,
-        steps_per_execution=recipe.runtime.steps_per_execution,
+        steps_per_execution=execution_steps(recipe.runtime.steps_per_execution, steps_per_epoch),
     )
 
 
@@ -125,7 +138,7 @@ class Session:
             **({"class_weight": {str(k): round(v, 4) for k, v in class_weight.items()}} if class_weight else {}),
             **({"skipped_files": data.source.skipped} if getattr(data.source, "skipped", None) else {}),
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
-                        "steps_per_execution": recipe.runtime.steps_per_execution,
+                        "steps_per_execution": model.steps_per_execution,
                         "global_batch_size": data.batch_size},
             **transferred,
         }
