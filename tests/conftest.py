@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,13 @@ SMALL = [
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def ctrl_c_able():
+    """Popen's preexec_fn: SIGINT back to its default, as in a terminal. A suite started in
+    the background by a shell without job control inherits SIGINT ignored, and Python then
+    never turns it into KeyboardInterrupt - the Ctrl-C tests would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):

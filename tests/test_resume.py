@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from conftest import REPO, cli
+from conftest import REPO, cli, ctrl_c_able
 
 # Long enough epochs that a SIGINT sent after the first one lands in the middle of training.
 # 16,000 examples are 125 batches of 128, which 8 batches per compiled call do not divide:
@@ -34,6 +34,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "dlrecipes", "train", *ARGS, "--runs-dir", str(tmp_path / "cut")],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        preexec_fn=ctrl_c_able,
     )
     deadline = time.time() + 180
     while time.time() < deadline and not list((tmp_path / "cut").glob("*/checkpoint/state.json")):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SMALL, cli
+from conftest import REPO, SMALL, cli, ctrl_c_able
 
 RUN_FILES = {"run.json", "recipe.yaml", "signature.json", "env.json", "history.csv",
              "model.keras", "metrics.json", "curves.png"}
@@ -113,6 +113,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_evaluate_refuses_it(tmp_path):
         [sys.executable, "-m", "dlrecipes", "train", "mnist-dnn", "--epochs", "200", *SMALL,
          "--runs-dir", str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        preexec_fn=ctrl_c_able,
     )
     deadline = time.time() + 120
     while time.time() < deadline:
