@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from conftest import cli
+from conftest import invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
@@ -79,7 +79,7 @@ def test_adversarial_loop_trains_both_networks_and_sample_writes_a_png(tmp_path,
     import numpy as np
 
     runs = tmp_path / "runs"
-    result = cli("train", "mnist-dcgan", "--epochs", "2", "--set", "data.splits.train=train[:1024]",
+    result = invoke("train", "mnist-dcgan", "--epochs", "2", "--set", "data.splits.train=train[:1024]",
                  "--set", "data.splits.test=test[:256]", "--runs-dir", str(runs))
     assert result.returncode == 0, result.stderr
     (run,) = list(runs.iterdir())
@@ -92,21 +92,21 @@ def test_adversarial_loop_trains_both_networks_and_sample_writes_a_png(tmp_path,
     assert (run / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # written after training
 
     out = tmp_path / "grid.png"
-    sampled = cli("sample", str(run), "-n", "16", "--seed", "3", "--out", str(out))
+    sampled = invoke("sample", str(run), "-n", "16", "--seed", "3", "--out", str(out))
     assert sampled.returncode == 0, sampled.stderr
     grid = matplotlib.image.imread(out)
     assert grid.shape[:2] == (4 * (4 * 30 + 2), 4 * (4 * 30 + 2))  # 4x4 digits, 2 px gaps, x4 upscaled
     assert grid[..., 0].std() > 0.05  # drawn, not blank
     again = tmp_path / "again.png"
-    assert cli("sample", str(run), "-n", "16", "--seed", "3", "--out", str(again)).returncode == 0
+    assert invoke("sample", str(run), "-n", "16", "--seed", "3", "--out", str(again)).returncode == 0
     assert again.read_bytes() == out.read_bytes()  # same seed, same grid
 
-    refused = cli("sample", str(trained_run))
+    refused = invoke("sample", str(trained_run))
     assert refused.returncode == 2 and "GAN" in refused.stderr
-    no_predict = cli("predict", str(run), str(out))
+    no_predict = invoke("predict", str(run), str(out))
     assert no_predict.returncode == 2 and "dlrecipes sample" in no_predict.stderr
 
-    exported = cli("export", str(run), "--out", str(tmp_path / "exports"))
+    exported = invoke("export", str(run), "--out", str(tmp_path / "exports"))
     assert exported.returncode == 0, exported.stderr
     check = subprocess.run([sys.executable, "-c", EXPORT_CHECK, str(tmp_path / "exports" / "mnist-dcgan" / "1")],
                            capture_output=True, text=True, timeout=180)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from conftest import REPO, cli, ctrl_c_able
+from conftest import REPO, cli, ctrl_c_able, invoke
 
 # Long enough epochs that a SIGINT sent after the first one lands in the middle of training.
 # 16,000 examples are 125 batches of 128, which 8 batches per compiled call do not divide:
@@ -45,7 +45,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     (run,) = list((tmp_path / "cut").iterdir())
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and info["epochs_done"] < 5
-    assert f"dlrecipes train --resume {run}" in stderr.replace("\n", "")  # says how to go on
+    assert f"dlrecipes train --resume {run}" in stderr  # says how to go on, on one line
     assert (run / "checkpoint" / "weights.weights.h5").is_file()
 
     resumed = cli("train", "--resume", str(run))
@@ -59,11 +59,11 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_resume_refuses_what_it_cannot_continue(trained_run, tmp_path):
-    done = cli("train", "--resume", str(trained_run))
+    done = invoke("train", "--resume", str(trained_run))
     assert done.returncode == 2 and "nothing to resume" in done.stderr
-    mixed = cli("train", "mnist-dnn", "--resume", str(trained_run))
+    mixed = invoke("train", "mnist-dnn", "--resume", str(trained_run))
     assert mixed.returncode == 2 and "cannot change it" in mixed.stderr
-    nothing = cli("train")
+    nothing = invoke("train")
     assert nothing.returncode == 2 and "no recipe given" in nothing.stderr
 
 

@@ -133,7 +133,7 @@ def test_table_columns_are_encoded_inside_the_model_and_exports_take_raw_rows(tm
     import sys
     import textwrap
 
-    from conftest import cli
+    from conftest import invoke
 
     recipe = load_recipe(str(table_recipe(tmp_path, exclude=["price"]))).recipe
     source = get_source(recipe.data, task="binary")
@@ -143,10 +143,10 @@ def test_table_columns_are_encoded_inside_the_model_and_exports_take_raw_rows(tm
     assert sum(signature.split_sizes.values()) == 120
 
     runs = tmp_path / "runs"
-    trained = cli("train", str(tmp_path / "binary.yaml"), "--set", "data.exclude=[price]", "--runs-dir", str(runs))
+    trained = invoke("train", str(tmp_path / "binary.yaml"), "--set", "data.exclude=[price]", "--runs-dir", str(runs))
     assert trained.returncode == 0, trained.stderr
     (run,) = list(runs.iterdir())
-    exported = cli("export", str(run), "--out", str(tmp_path / "exports"))
+    exported = invoke("export", str(run), "--out", str(tmp_path / "exports"))
     assert exported.returncode == 0, exported.stderr
     check = textwrap.dedent("""
         import json, sys
@@ -195,13 +195,13 @@ def test_balanced_class_weights_even_out_the_classes(tmp_path):
 
     import tensorflow as tf
 
-    from conftest import cli
+    from conftest import invoke
     from dlrecipes.train.inputs import balanced_class_weights
 
     weights = balanced_class_weights(tf.data.Dataset.from_tensor_slices([0] * 90 + [1] * 10))
     assert weights == pytest.approx({0: 100 / 180, 1: 100 / 20})  # each class weighs 50 in total
     runs = tmp_path / "runs"
-    result = cli("train", "pima-diabetes-dnn", "--epochs", "1", "--set", "train.class_weight=balanced",
+    result = invoke("train", "pima-diabetes-dnn", "--epochs", "1", "--set", "train.class_weight=balanced",
                  "--runs-dir", str(runs))
     assert result.returncode == 0, result.stderr
     (run,) = list(runs.iterdir())
@@ -271,7 +271,7 @@ def test_image_folders_train_and_export_takes_encoded_images(tmp_path):
     import sys
     import textwrap
 
-    from conftest import cli
+    from conftest import invoke
 
     write_images(tmp_path / "images")
     recipe = load_recipe(str(folder_recipe(tmp_path, color_mode="grayscale"))).recipe
@@ -280,10 +280,10 @@ def test_image_folders_train_and_export_takes_encoded_images(tmp_path):
     assert signature.split_sizes == {"train": 27, "validation": 3, "test": 6}  # 12 per class: 9 / 1 / 2
 
     runs = tmp_path / "runs"
-    trained = cli("train", str(tmp_path / "folders.yaml"), "--runs-dir", str(runs))
+    trained = invoke("train", str(tmp_path / "folders.yaml"), "--runs-dir", str(runs))
     assert trained.returncode == 0, trained.stderr
     (run,) = list(runs.iterdir())
-    assert cli("export", str(run), "--out", str(tmp_path / "exports")).returncode == 0
+    assert invoke("export", str(run), "--out", str(tmp_path / "exports")).returncode == 0
     check = textwrap.dedent("""
         import json, sys
         import numpy as np, keras, tensorflow as tf
@@ -320,9 +320,9 @@ def test_bad_image_folders_are_clear(tmp_path):
 def test_data_inspect_counts_balances_and_shows_examples(tmp_path):
     import json
 
-    from conftest import cli
+    from conftest import invoke
 
-    shown = cli("data", "inspect", "sms-spam-lstm", "--json")
+    shown = invoke("data", "inspect", "sms-spam-lstm", "--json")
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
     assert report["splits"]["test"]["class_balance"] == {"ham": 965, "spam": 149}
@@ -330,11 +330,11 @@ def test_data_inspect_counts_balances_and_shows_examples(tmp_path):
     assert len(report["examples"]) == 3 and report["examples"][0]["label"] in ("ham", "spam")
 
     grid = tmp_path / "digits.png"
-    images = cli("data", "inspect", "mnist-dnn", "--set", "data.splits.train=train[:100]", "--set",
+    images = invoke("data", "inspect", "mnist-dnn", "--set", "data.splits.train=train[:100]", "--set",
                  "data.splits.validation=null", "--set", "data.splits.test=test[:50]", "--grid", str(grid))
     assert images.returncode == 0, images.stderr
     assert "train" in images.stdout and grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = json.loads(cli("data", "inspect", "boston-housing-dnn", "--json").stdout)
+    table = json.loads(invoke("data", "inspect", "boston-housing-dnn", "--json").stdout)
     assert set(table["splits"]["train"]["inputs"]["CHAS"]["categories"]) == {"0", "1"}
     assert "B" not in table["splits"]["train"]["inputs"]  # excluded
 
@@ -356,10 +356,10 @@ def test_tables_can_come_as_separate_train_and_test_files(tmp_path):
 def test_the_image_folder_recipe_trains_on_a_folder_the_test_writes(tmp_path):
     import json
 
-    from conftest import cli
+    from conftest import invoke
 
     write_images(tmp_path / "images", per_class=15, size=(24, 24))
-    result = cli("train", "image-folder-cnn", "--data-dir", str(tmp_path), "--set", "data.image_size=[24, 24]",
+    result = invoke("train", "image-folder-cnn", "--data-dir", str(tmp_path), "--set", "data.image_size=[24, 24]",
                  "--set", "train.batch_size=8", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     (run,) = list((tmp_path / "runs").iterdir())

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import cli
+from conftest import invoke
 from dlrecipes.data import Signature, get_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import DataUnavailableError, RecipeError
@@ -69,9 +69,9 @@ def test_bad_text_files_are_clear_errors(tmp_path):
         get_source(text_options(no_tab)).train_signature()
 
 
-def test_missing_text_file_exits_3_and_leaves_no_run(tmp_path):
-    result = cli("train", "sms-spam-lstm", "--runs-dir", str(tmp_path / "runs"),
-                 env={"DLRECIPES_DATA_DIR": str(tmp_path)})
+def test_missing_text_file_exits_3_and_leaves_no_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLRECIPES_DATA_DIR", str(tmp_path))
+    result = invoke("train", "sms-spam-lstm", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 3
     assert "sms_spam/SMSSpamCollection.tsv" in result.stderr and "DLRECIPES_DATA_DIR" in result.stderr
     assert "Traceback" not in result.stderr
@@ -149,7 +149,7 @@ EXPORT_CHECK = textwrap.dedent("""
 
 
 def test_sms_spam_lstm_trains_and_its_export_takes_raw_strings(tmp_path):
-    result = cli("train", "sms-spam-lstm", "--epochs", "2", "--runs-dir", str(tmp_path / "runs"))
+    result = invoke("train", "sms-spam-lstm", "--epochs", "2", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     (run,) = list((tmp_path / "runs").iterdir())
     metrics = json.loads((run / "metrics.json").read_text())
@@ -158,12 +158,12 @@ def test_sms_spam_lstm_trains_and_its_export_takes_raw_strings(tmp_path):
     assert json.loads((run / "signature.json").read_text())["split_sizes"] == {
         "train": 3902, "validation": 558, "test": 1114}
 
-    predicted = cli("predict", str(run), "--text", "WINNER! claim your free prize now, call 09061701461",
+    predicted = invoke("predict", str(run), "--text", "WINNER! claim your free prize now, call 09061701461",
                     "--text", "see you at home later", "--json")
     assert predicted.returncode == 0, predicted.stderr
     assert [r["label"] for r in json.loads(predicted.stdout)] == ["spam", "ham"]
 
-    exported = cli("export", str(run), "--out", str(tmp_path / "exports"))
+    exported = invoke("export", str(run), "--out", str(tmp_path / "exports"))
     assert exported.returncode == 0, exported.stderr
     check = subprocess.run(
         [sys.executable, "-c", EXPORT_CHECK, str(tmp_path / "exports" / "sms-spam-lstm" / "1"), str(run / "model.keras")],

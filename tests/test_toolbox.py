@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import SMALL, cli
+from conftest import SMALL, cli, invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
@@ -77,7 +77,7 @@ def test_he_and_glorot_kernels_have_their_variances():
 
 def test_zero_initialisation_fails_to_learn(tmp_path):
     """Every hidden unit starts equal and gets the same gradient: the network cannot learn."""
-    result = cli("train", "mnist-dnn", "--epochs", "2", *SMALL, "--set", "train.init.kernel=zeros",
+    result = invoke("train", "mnist-dnn", "--epochs", "2", *SMALL, "--set", "train.init.kernel=zeros",
                  "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (run,) = list(tmp_path.iterdir())
@@ -121,12 +121,12 @@ def test_label_smoothing_makes_a_perfect_prediction_cost_something():
 
 def test_early_stopping_stops_and_needs_a_validation_split(tmp_path):
     stop = "train.early_stopping={monitor: val_loss, patience: 0, min_delta: 10.0}"  # nothing improves by 10
-    result = cli("train", "mnist-dnn", "--epochs", "10", *SMALL, "--set", stop, "--runs-dir", str(tmp_path / "a"))
+    result = invoke("train", "mnist-dnn", "--epochs", "10", *SMALL, "--set", stop, "--runs-dir", str(tmp_path / "a"))
     assert result.returncode == 0, result.stderr
     (run,) = list((tmp_path / "a").iterdir())
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2  # not 10
 
-    refused = cli("train", "mnist-dnn", *SMALL, "--set", "data.splits.validation=null", "--set", stop,
+    refused = invoke("train", "mnist-dnn", *SMALL, "--set", "data.splits.validation=null", "--set", stop,
                   "--runs-dir", str(tmp_path / "b"))
     assert refused.returncode == 2 and "no validation split" in refused.stderr
     assert not (tmp_path / "b").exists()
@@ -206,7 +206,7 @@ def test_cutout_erases_with_a_constant_and_bad_arguments_are_refused(tmp_path):
     x_plain, _ = first_batch(load_recipe("mnist-dnn", SLICE).recipe, "train")
     erased = x_cut != x_plain
     assert erased.any() and (x_cut[erased] == 0.0).all()
-    result = cli("train", "mnist-dnn", *SMALL, "--set", "train.augment=[{name: random_rotation, angle: 10}]",
+    result = invoke("train", "mnist-dnn", *SMALL, "--set", "train.augment=[{name: random_rotation, angle: 10}]",
                  "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2 and "train.augment[0]" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
@@ -221,7 +221,7 @@ FASHION = ["--set", "data.name=fashion_mnist", *SMALL]
 
 
 def test_frozen_layers_stay_bit_identical_and_a_new_head_learns(trained_run, tmp_path):
-    result = cli("train", "mnist-dnn", "--epochs", "2", *FASHION, "--set", f"model.init_from={trained_run}",
+    result = invoke("train", "mnist-dnn", "--epochs", "2", *FASHION, "--set", f"model.init_from={trained_run}",
                  "--set", "model.freeze=all_but_head", "--set", "train.optimizer.learning_rate=0.01",
                  "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -237,7 +237,7 @@ def test_frozen_layers_stay_bit_identical_and_a_new_head_learns(trained_run, tmp
 
 
 def test_fine_tuning_unfreezes_at_a_lower_rate(trained_run, tmp_path):
-    result = cli("train", "mnist-dnn", "--epochs", "1", *FASHION, "--set", f"model.init_from={trained_run}",
+    result = invoke("train", "mnist-dnn", "--epochs", "1", *FASHION, "--set", f"model.init_from={trained_run}",
                  "--set", "model.freeze=all_but_head", "--set", "train.fine_tune={epochs: 1, learning_rate: 0.0001}",
                  "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -249,12 +249,12 @@ def test_fine_tuning_unfreezes_at_a_lower_rate(trained_run, tmp_path):
 
 
 def test_transfer_mistakes_are_clear(trained_run, tmp_path):
-    wrong = cli("train", "mnist-dnn", *FASHION, "--set", f"model.init_from={trained_run}",
+    wrong = invoke("train", "mnist-dnn", *FASHION, "--set", f"model.init_from={trained_run}",
                 "--set", "model.freeze=[dense_3]", "--runs-dir", str(tmp_path / "a"))
     assert wrong.returncode == 2 and "dense_3" in wrong.stderr and "Did you mean 'dense_2'" in wrong.stderr
-    mismatch = cli("train", "mnist-cnn", *SMALL, "--set", f"model.init_from={trained_run}", "--runs-dir", str(tmp_path / "b"))
+    mismatch = invoke("train", "mnist-cnn", *SMALL, "--set", f"model.init_from={trained_run}", "--runs-dir", str(tmp_path / "b"))
     assert mismatch.returncode == 2 and "no layer of run" in mismatch.stderr
-    missing = cli("train", "fashion-mnist-from-mnist", "--runs-dir", str(tmp_path / "c"))
+    missing = invoke("train", "fashion-mnist-from-mnist", "--runs-dir", str(tmp_path / "c"))
     assert missing.returncode == 2 and "no run 'mnist-cnn'" in missing.stderr
     assert not any((tmp_path / d).exists() for d in "abc")
 
@@ -272,11 +272,11 @@ def test_lr_find_sweeps_exponentially_and_suggests_a_rate_where_the_loss_falls(t
     assert min(result.losses) < result.losses[0] - 0.3  # the sweep did train
 
     out = tmp_path / "sweep.png"
-    shown = cli("lr-find", "mnist-dnn", "--steps", "60", "--set", "data.splits.train=train[:4096]",
+    shown = invoke("lr-find", "mnist-dnn", "--steps", "60", "--set", "data.splits.train=train[:4096]",
                 "--out", str(out), "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["plot"] == str(out) and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = cli("lr-find", "mnist-dnn", "--start", "1", "--end", "0.1")
+    bad = invoke("lr-find", "mnist-dnn", "--start", "1", "--end", "0.1")
     assert bad.returncode == 2 and "--start" in bad.stderr
 
 
@@ -288,7 +288,7 @@ def test_cycle_ends_follow_the_restarts():
 
 
 def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run, tmp_path):
-    result = cli("train", "mnist-dnn", "--epochs", "2", *SMALL, "--seed", "1", "--set", "train.snapshots=true",
+    result = invoke("train", "mnist-dnn", "--epochs", "2", *SMALL, "--seed", "1", "--set", "train.snapshots=true",
                  "--set", "train.schedule={name: cosine_restarts, first_decay_epochs: 1, t_mul: 1}",
                  "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -296,7 +296,7 @@ def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run,
     snapshots = sorted((run / "snapshots").glob("epoch-*.keras"))
     assert [p.name for p in snapshots] == ["epoch-1.keras", "epoch-2.keras"]
 
-    shown = cli("ensemble", str(trained_run), str(run), *map(str, snapshots), "--json")
+    shown = invoke("ensemble", str(trained_run), str(run), *map(str, snapshots), "--json")
     assert shown.returncode == 0, shown.stderr
     report = json.loads(shown.stdout)
     assert set(report["members"]) == {trained_run.name, run.name, f"{run.name}/epoch-1", f"{run.name}/epoch-2"}
@@ -312,9 +312,9 @@ def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run,
     assert report["ensemble"]["accuracy"] == pytest.approx((mean.argmax(1) == labels).mean(), abs=1e-6)
     assert report["test_examples"] == 2000
 
-    fashion = cli("train", "mnist-dnn", "--epochs", "1", *FASHION, "--runs-dir", str(tmp_path / "f"))
+    fashion = invoke("train", "mnist-dnn", "--epochs", "1", *FASHION, "--runs-dir", str(tmp_path / "f"))
     (other,) = list((tmp_path / "f").iterdir())
-    mixed = cli("ensemble", str(trained_run), str(other))
+    mixed = invoke("ensemble", str(trained_run), str(other))
     assert fashion.returncode == 0 and mixed.returncode == 2 and "other data" in mixed.stderr
     with pytest.raises(RecipeError, match="cosine cycles"):
         load_recipe("mnist-dnn", ["train.snapshots=true"])

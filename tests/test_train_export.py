@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SMALL, cli, ctrl_c_able
+from conftest import REPO, SMALL, ctrl_c_able, invoke
 
 RUN_FILES = {"run.json", "recipe.yaml", "signature.json", "env.json", "history.csv",
              "model.keras", "metrics.json", "curves.png"}
@@ -38,7 +38,7 @@ def test_run_directory_is_complete(trained_run):
 
 
 def test_evaluate_reports_the_number_training_recorded(trained_run):
-    result = cli("evaluate", str(trained_run), "--json")
+    result = invoke("evaluate", str(trained_run), "--json")
     assert result.returncode == 0, result.stderr
     evaluated = json.loads(result.stdout)["test"]
     recorded = json.loads((trained_run / "metrics.json").read_text())["test"]
@@ -47,7 +47,7 @@ def test_evaluate_reports_the_number_training_recorded(trained_run):
 
 
 def test_runs_lists_the_run(trained_run):
-    result = cli("runs", "--runs-dir", str(trained_run.parent), "--json")
+    result = invoke("runs", "--runs-dir", str(trained_run.parent), "--json")
     (row,) = json.loads(result.stdout)
     assert row["run"] == trained_run.name and row["status"] == "complete"
     assert row["test"]["accuracy"] > 0.85
@@ -71,7 +71,7 @@ FRESH_PROCESS_CHECK = textwrap.dedent(
 
 
 def test_export_loads_in_a_fresh_process_and_matches_the_keras_model(trained_run, tmp_path):
-    result = cli("export", str(trained_run), "--out", str(tmp_path / "exports"))
+    result = invoke("export", str(trained_run), "--out", str(tmp_path / "exports"))
     assert result.returncode == 0, result.stderr
     version = tmp_path / "exports" / "mnist-dnn" / "1"
     assert (version / "saved_model.pb").is_file()
@@ -93,15 +93,15 @@ def test_export_loads_in_a_fresh_process_and_matches_the_keras_model(trained_run
     assert "signature_def['serving_default']" in shown.stdout
     assert "dtype: DT_UINT8" in shown.stdout and "shape: (-1, 28, 28, 1)" in shown.stdout
 
-    again = cli("export", str(trained_run), "--out", str(tmp_path / "exports"))
+    again = invoke("export", str(trained_run), "--out", str(tmp_path / "exports"))
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in version.parent.iterdir()) == ["1", "2"]
-    taken = cli("export", str(trained_run), "--out", str(tmp_path / "exports"), "--version", "1")
+    taken = invoke("export", str(trained_run), "--out", str(tmp_path / "exports"), "--version", "1")
     assert taken.returncode == 2 and "already exists" in taken.stderr
 
 
 def test_functional_api_trains_too(tmp_path):
-    result = cli("train", "mnist-dnn", "--epochs", "1", *SMALL, "--set", "model.api=functional",
+    result = invoke("train", "mnist-dnn", "--epochs", "1", *SMALL, "--set", "model.api=functional",
                  "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (run,) = list(tmp_path.iterdir())
@@ -131,16 +131,16 @@ def test_ctrl_c_marks_the_run_interrupted_and_evaluate_refuses_it(tmp_path):
     assert info["status"] == "interrupted"
     assert not (run / "metrics.json").exists() and not (run / "model.keras").exists()
 
-    listed = json.loads(cli("runs", "--runs-dir", str(tmp_path), "--json").stdout)
+    listed = json.loads(invoke("runs", "--runs-dir", str(tmp_path), "--json").stdout)
     assert listed[0]["status"] == "incomplete (interrupted)"
-    refused = cli("evaluate", run.name, "--runs-dir", str(tmp_path))
+    refused = invoke("evaluate", run.name, "--runs-dir", str(tmp_path))
     assert refused.returncode == 2 and "incomplete" in refused.stderr
 
 
 def test_unexpected_failure_is_one_line_and_exit_1(trained_run, tmp_path):
     blocker = tmp_path / "exports"
     blocker.write_text("a file where the export folder should go")
-    result = cli("export", str(trained_run), "--out", str(blocker))
+    result = invoke("export", str(trained_run), "--out", str(blocker))
     assert result.returncode == 1, result.stderr
     assert "failed:" in result.stderr and "Traceback" not in result.stderr
 
@@ -158,7 +158,7 @@ def test_predict_reads_image_files(trained_run, tmp_path):
         files.append(str(path))
     rgb = tmp_path / "rgb-large.png"  # colour and twice the size: converted and resized
     rgb.write_bytes(tf.io.encode_png(np.repeat(np.kron(images[0], np.ones((2, 2, 1), "uint8")), 3, -1)).numpy())
-    result = cli("predict", str(trained_run), *files, str(rgb), "--json")
+    result = invoke("predict", str(trained_run), *files, str(rgb), "--json")
     assert result.returncode == 0, result.stderr
     predictions = json.loads(result.stdout)
     guessed = [int(p["top"][0]["label"]) for p in predictions[:8]]
@@ -168,7 +168,7 @@ def test_predict_reads_image_files(trained_run, tmp_path):
 
     bad = tmp_path / "not-an-image.png"
     bad.write_text("hello")
-    refused = cli("predict", str(trained_run), str(bad))
+    refused = invoke("predict", str(trained_run), str(bad))
     assert refused.returncode == 2 and "cannot read" in refused.stderr and "Traceback" not in refused.stderr
-    missing = cli("predict", str(trained_run), str(tmp_path / "nope.png"))
+    missing = invoke("predict", str(trained_run), str(tmp_path / "nope.png"))
     assert missing.returncode == 2 and "no such file" in missing.stderr

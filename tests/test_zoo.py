@@ -6,7 +6,7 @@ import math
 import keras
 import pytest
 
-from conftest import cli
+from conftest import invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
@@ -100,9 +100,9 @@ def test_every_recipe_takes_a_training_step(name, tmp_path):
         small = ["--set", "data.splits.train=train[:256]", "--set", "data.splits.validation=null",
                  "--set", "data.splits.test=test[:128]"]
     if recipe.model.init_from:  # transfer learning starts from a run of another recipe
-        source = cli("train", recipe.model.init_from, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
+        source = invoke("train", recipe.model.init_from, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
         assert source.returncode == 0, source.stderr
-    result = cli("train", name, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
+    result = invoke("train", name, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     (run,) = list(tmp_path.glob(f"{name}-*"))
     metrics = json.loads((run / "metrics.json").read_text())

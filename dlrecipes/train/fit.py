@@ -235,10 +235,16 @@ class Session:
             if (run / checkpoint.FOLDER).is_dir():
                 console.print(
                     f"interrupted: run {run} keeps its checkpoint after epoch {done}; "
-                    f"continue with: dlrecipes train --resume {run}"
+                    f"continue with: dlrecipes train --resume {run}",
+                    soft_wrap=True,  # one line, so the command can be copied whole
+                    highlight=False,
                 )
             else:
-                console.print(f"interrupted before the first epoch ended: run {run} marked interrupted")
+                console.print(
+                    f"interrupted before the first epoch ended: run {run} marked interrupted",
+                    soft_wrap=True,
+                    highlight=False,
+                )
             raise
         except BaseException as err:
             runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
