@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dlrecipes.data import get_source  # noqa: E402
-from dlrecipes.recipe import all_recipes, load_recipe  # noqa: E402
+from dlrecipes.loader import all_recipes, load_recipe# noqa: E402
 
 
 def data_present(recipe) -> bool:

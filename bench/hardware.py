@@ -54,7 +54,7 @@ def forward_flops(model) -> int:
 def main() -> int:
     from dlrecipes.data import get_source
     from dlrecipes.models import build_model
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
 
     peak = matmul_gflops()
     throughput_file = REPO / "bench" / "results" / "throughput.json"

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dlrecipes.recipe import load_recipe  # noqa: E402
+from dlrecipes.loader import load_recipe# noqa: E402
 
 PLAIN, REGULARIZED = "fashion-mnist-cnn", "fashion-mnist-cnn-regularized"
 WITHOUT_REGULARISERS = ["--set", "model.dropout=0", "--set", "model.dense_dropout=0",

@@ -99,7 +99,7 @@ def _dataset_name(data) -> str:
 @handles_errors
 def list_(as_json: JsonOpt = False):
     """List the recipes: name, task, architecture, dataset, parameters, target."""
-    from dlrecipes.recipe import all_recipes, load_recipe
+    from dlrecipes.loader import all_recipes, load_recipe
     from dlrecipes.summary import summarize
 
     rows = []
@@ -144,7 +144,7 @@ def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = Fal
     import yaml
     from rich.syntax import Syntax
 
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
     from dlrecipes.summary import summarize
 
     loaded = load_recipe(recipe, overrides or [])
@@ -173,7 +173,7 @@ def validate(
     overrides: SetOpt = None,
 ):
     """Check recipes against the schema and the task table, without loading data."""
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
 
     failed = 0
     for ref in files:
@@ -226,7 +226,7 @@ def train(
         return _resume(resume, runs_dir, given=any(value is not None and value != [] for value in given))
     if recipe is None:
         raise RecipeError("no recipe given.", fix="dlrecipes train RECIPE (see `dlrecipes list`), or --resume RUN")
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
 
     sets = list(overrides or [])
     flags = {
@@ -306,7 +306,7 @@ def data_inspect(
     as_json: JsonOpt = False,
 ):
     """Counts per split, class balance, a summary of the inputs and a few examples."""
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
 
     loaded = load_recipe(recipe, list(overrides or []))
     if grid is not None and (grid.suffix.lower() != ".png" or not grid.parent.is_dir()):
@@ -350,7 +350,7 @@ def lr_find(
     as_json: JsonOpt = False,
 ):
     """Sweep the learning rate exponentially for a few hundred steps; plot loss vs rate, suggest one."""
-    from dlrecipes.recipe import load_recipe
+    from dlrecipes.loader import load_recipe
 
     if not 0 < start < end:
         raise RecipeError(f"--start ({start}) must be above 0 and below --end ({end}).", where="--start / --end")

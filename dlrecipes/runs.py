@@ -128,7 +128,7 @@ def _checked(path: Path, complete: bool) -> Path:
 
 
 def load_run_recipe(run: Path):
-    from dlrecipes.recipe import validate
+    from dlrecipes.loader import validate
 
     path = run / "recipe.yaml"
     return validate(yaml.safe_load(path.read_text()), source=str(path))

@@ -1,11 +1,13 @@
 """The base class of every recipe section.
 
 Sections are pydantic models that refuse unknown keys: a typo such as `epocs: 3` is an
-error, never a silently ignored setting.
+error, never a silently ignored setting. They are strict: a boolean is not a number (`epochs:
+true`), a float is not an integer (`hidden: [1e100]`), and no number is infinite or NaN
+(`learning_rate: .inf`), so nonsense is refused before it trains to NaN or chance.
 """
 
 from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, protected_namespaces=())

@@ -8,7 +8,7 @@ import tensorflow as tf
 from dlrecipes.data import get_source
 from dlrecipes.data.pipeline import epoch_stream, label_transform
 from dlrecipes.data.tfds import network_reachable
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 
 
 def test_signature_from_json_agrees_with_tfds():

@@ -11,7 +11,7 @@ from conftest import invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 
 MNIST = Signature((28, 28, 1), "uint8", 10)
 

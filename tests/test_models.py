@@ -7,7 +7,7 @@ import pytest
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model, get_model, list_models
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 
 MNIST = Signature(input_shape=(28, 28, 1), input_dtype="uint8", num_outputs=10)
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from dlrecipes.errors import RecipeError
-from dlrecipes.recipe import all_recipes, json_schema, load_recipe
+from dlrecipes.recipe import json_schema
+from dlrecipes.loader import all_recipes, load_recipe
 
 GOOD = """\
 description: test recipe

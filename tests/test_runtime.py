@@ -8,7 +8,7 @@ import pytest
 from conftest import SMALL, cli
 from dlrecipes.data import Signature
 from dlrecipes.models import build_model
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 from dlrecipes.train.fit import compile_model
 
 MNIST = Signature(input_shape=(28, 28, 1), input_dtype="uint8", num_outputs=10)

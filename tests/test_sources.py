@@ -7,7 +7,7 @@ import pytest
 
 from dlrecipes.data import get_source
 from dlrecipes.errors import RecipeError
-from dlrecipes.recipe import load_recipe, validate
+from dlrecipes.loader import load_recipe, validate
 
 
 def write_idx(path, array, code=0x08):

@@ -13,7 +13,7 @@ from dlrecipes.data import Signature, get_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import DataUnavailableError, RecipeError
 from dlrecipes.models import build_model
-from dlrecipes.recipe import validate
+from dlrecipes.loader import validate
 
 
 def text_options(path, **extra):

@@ -11,7 +11,7 @@ from conftest import SMALL, cli, invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 from dlrecipes.train.fit import compile_model
 from dlrecipes.train.inputs import label_encoding
 from dlrecipes.train.initializers import apply_initializers
@@ -281,7 +281,8 @@ def test_lr_find_sweeps_exponentially_and_suggests_a_rate_where_the_loss_falls(t
 
 
 def test_cycle_ends_follow_the_restarts():
-    from dlrecipes.train.schedules import ScheduleOptions, cycle_ends
+    from dlrecipes.options import ScheduleOptions
+    from dlrecipes.train.schedules import cycle_ends
 
     assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=2, t_mul=2), 14) == [2, 6, 14]
     assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=1, t_mul=1), 3) == [1, 2, 3]
@@ -385,7 +386,7 @@ def test_review_edge_cases_are_clear_errors(tmp_path):
     binary = tmp_path / "latin1.tsv"
     binary.write_bytes("ham\tcaf\xe9\n".encode("latin-1"))
     from dlrecipes.data import get_source
-    from dlrecipes.recipe import validate
+    from dlrecipes.loader import validate
 
     data = validate({"name": "t", "description": "t", "task": {"type": "binary"},
                      "data": {"source": "text", "path": str(binary)}, "model": {"arch": "rnn", "text": {}}},

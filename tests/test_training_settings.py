@@ -5,9 +5,10 @@ import math
 import keras
 import pytest
 
-from dlrecipes.recipe import load_recipe
+from dlrecipes.loader import load_recipe
 from dlrecipes.train.optimizers import build_optimizer
-from dlrecipes.train.schedules import ScheduleOptions, build_schedule
+from dlrecipes.options import ScheduleOptions
+from dlrecipes.train.schedules import build_schedule
 
 
 def lr_at(schedule, step: int) -> float:

@@ -10,7 +10,7 @@ from conftest import invoke
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
-from dlrecipes.recipe import all_recipes, load_recipe, validate
+from dlrecipes.loader import all_recipes, load_recipe, validate
 
 IMAGENET = Signature(input_shape=(224, 224, 3), input_dtype="uint8", num_outputs=1000)
 CIFAR = Signature(input_shape=(32, 32, 3), input_dtype="uint8", num_outputs=10)

@@ -18,41 +18,8 @@ using them trains on one-hot labels with categorical cross-entropy.
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import ConfigDict, Field
-
 from dlrecipes.errors import RecipeError
-from dlrecipes.schema import Section
-
-LAYERS = {
-    "random_flip": "RandomFlip",
-    "random_rotation": "RandomRotation",
-    "random_translation": "RandomTranslation",
-    "random_zoom": "RandomZoom",
-    "random_crop": "RandomCrop",
-    "random_erasing": "RandomErasing",
-    "cutout": "RandomErasing",
-    "mixup": "MixUp",
-    "cutmix": "CutMix",
-    "augmix": "AugMix",
-    "rand_augment": "RandAugment",
-}
-# Steps that blend labels as well as images.
-SOFT_LABELS = ("mixup", "cutmix")
-
-
-class AugmentStep(Section):
-    """One augmentation; keys besides `name` are the Keras layer's arguments."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: Literal[tuple(LAYERS)] = Field(..., description="The augmentation (a Keras preprocessing layer).")
-
-    @property
-    def arguments(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
+from dlrecipes.options import LAYERS, SOFT_LABELS, AugmentStep
 
 def soft_labels(steps: list[AugmentStep]) -> bool:
     return any(step.name in SOFT_LABELS for step in steps)

@@ -36,7 +36,7 @@ class ImageFolderOptions(Section):
     path: str = Field(..., description="Folder with one sub-folder of images per class.")
     test_path: str | None = Field(None, description="A test folder with the same class sub-folders; else a fraction.")
     data_dir: str | None = Field(None, description="Folder the paths are under (also --data-dir).")
-    image_size: tuple[PositiveInt, PositiveInt] = Field((64, 64), description="Height and width images are resized to.")
+    image_size: tuple[PositiveInt, PositiveInt] = Field((64, 64), strict=False, description="Height and width images are resized to.")
     color_mode: Literal["grayscale", "rgb", "rgba"] = Field("rgb", description="Channels the model sees.")
     bad_images: Literal["error", "skip"] = Field("error", description="A file that does not decode: stop, or skip it.")
     split: FractionSplits = FractionSplits(validation=0.1, test=0.2)

@@ -8,16 +8,7 @@ to the weights of its best epoch, which is what the run then saves and tests.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from dlrecipes.schema import Section
-
-
-class EarlyStoppingOptions(Section):
-    monitor: str = Field("val_loss", description="Logged quantity watched, e.g. val_loss, val_accuracy.")
-    patience: int = Field(3, ge=0, description="Epochs without improvement before stopping.")
-    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
-    restore_best_weights: bool = Field(True, description="End with the best epoch's weights, not the last.")
+from dlrecipes.options import EarlyStoppingOptions
 
 
 def early_stopping_callback(options: EarlyStoppingOptions, monitor: str | None = None):

@@ -16,26 +16,10 @@ embedding table, a recurrent layer's input kernel) is drawn afresh. Biases stay 
 
 from __future__ import annotations
 
-from typing import Literal
+from dlrecipes.options import InitOptions
 
-from pydantic import Field
-
-from dlrecipes.schema import Section
-
-Initializer = Literal[
-    "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-    "random_normal", "random_uniform", "zeros",
-]
 # The weights each layer type calls its kernel (what an initializer replaces).
 KERNELS = ("kernel", "embeddings", "depthwise_kernel", "pointwise_kernel")
-
-
-class InitOptions(Section):
-    kernel: Initializer | None = Field(None, description="Initializer of every kernel; the builders' own when omitted.")
-    layers: dict[str, Initializer] = Field(
-        {}, description="Per layer type (Keras class name, e.g. Dense, Conv2D), overriding `kernel`."
-    )
-
 
 def apply_initializers(model, options: InitOptions, seed: int) -> list[str]:
     """Redraw the kernels `options` names; returns the paths of the weights redrawn."""

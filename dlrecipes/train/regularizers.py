@@ -10,14 +10,7 @@ AdamW) is the optimizer's alternative.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from dlrecipes.schema import Section
-
-
-class RegularizerOptions(Section):
-    l1: float = Field(0.0, ge=0.0, description="Weight of sum(|w|) per kernel, added to the loss.")
-    l2: float = Field(0.0, ge=0.0, description="Weight of sum(w^2) per kernel, added to the loss.")
+from dlrecipes.options import RegularizerOptions
 
 
 def apply_regularizers(model, options: RegularizerOptions) -> int:

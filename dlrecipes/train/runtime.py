@@ -16,40 +16,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Literal
-
-from pydantic import Field, PositiveInt
-
 from dlrecipes.errors import RecipeError
-from dlrecipes.schema import Section
-
-
-class RuntimeOptions(Section):
-    strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = Field(
-        "auto",
-        description=(
-            "auto: Mirrored with several GPUs, else the default (one device). multi-worker is "
-            "refused: Keras 3's fit does not run under MultiWorkerMirroredStrategy."
-        ),
-    )
-    mixed_precision: bool = Field(
-        False, description="mixed_float16 on GPU, mixed_bfloat16 on CPU; the output layer stays float32."
-    )
-    # Measured on the 2-core CPU machine (bench/throughput.py, README): XLA made the CNN's
-    # training step about 8x slower and the MLP's no faster, so 'auto' keeps Keras' choice.
-    jit_compile: Literal["auto"] | bool = Field(
-        "auto", description="XLA compilation: true, false, or 'auto' (Keras' choice: on for GPUs, off for CPUs)."
-    )
-    steps_per_execution: PositiveInt = Field(
-        8, description="Batches run per call into the compiled training function (less Python overhead)."
-    )
-    scale_learning_rate: bool = Field(
-        True, description="Multiply the learning rate by the number of replicas (linear scaling rule)."
-    )
-    memory_growth: bool = Field(True, description="Let TensorFlow take GPU memory as needed, not all at start.")
-    deterministic: bool = Field(
-        False, description="TensorFlow's op determinism: the same seed gives bit-identical runs (slower on GPUs)."
-    )
+from dlrecipes.options import RuntimeOptions
 
 
 @dataclass

@@ -17,34 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
-
-from dlrecipes.schema import Section
-
-
-class ScheduleOptions(Section):
-    name: Literal["constant", "cosine", "cosine_restarts", "step", "exponential", "inverse_time", "plateau"] = "constant"
-    warmup_epochs: float = Field(0.0, ge=0.0, description="cosine: linear warmup from 0, in epochs.")
-    alpha: float = Field(0.0, ge=0.0, le=1.0, description="cosine, cosine_restarts: final rate as a fraction of the initial one.")
-    first_decay_epochs: PositiveFloat = Field(10, description="cosine_restarts: length of the first cycle, in epochs.")
-    t_mul: PositiveFloat = Field(2.0, description="cosine_restarts: each cycle is this many times longer than the last.")
-    m_mul: PositiveFloat = Field(1.0, le=1.0, description="cosine_restarts: each restart begins this many times lower.")
-    boundaries: list[PositiveInt] = Field([], description="step: where the rate is multiplied by factor.")
-    unit: Literal["epochs", "steps"] = Field("epochs", description="step: what `boundaries` count.")
-    factor: PositiveFloat = Field(0.1, lt=1.0, description="step, plateau: multiplier at each boundary / plateau.")
-    decay_rate: PositiveFloat = Field(0.9, description="exponential: multiplier per epoch; inverse_time: the 1/t rate.")
-    monitor: str = Field("val_loss", description="plateau: the logged quantity watched (lower is better for losses).")
-    patience: int = Field(2, ge=0, description="plateau: epochs without improvement before the rate drops.")
-    min_learning_rate: float = Field(0.0, ge=0.0, description="plateau: the rate never drops below this.")
-
-    @field_validator("boundaries")
-    @classmethod
-    def _increasing(cls, boundaries):
-        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"boundaries must be strictly increasing, e.g. [30, 60]; given {boundaries}")
-        return boundaries
+from dlrecipes.options import ScheduleOptions
 
 
 def build_schedule(options: ScheduleOptions, learning_rate: float, steps_per_epoch: int, epochs: int):

@@ -13,18 +13,8 @@ training split. A text model takes over the source's vocabulary with its embeddi
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt
-
 from dlrecipes.errors import RecipeError, did_you_mean
-from dlrecipes.schema import Section
-
-ALL_BUT_HEAD = "all_but_head"
-
-
-class FineTuneOptions(Section):
-    epochs: PositiveInt = Field(..., description="Epochs of the second phase, every layer trainable.")
-    learning_rate: PositiveFloat = Field(1e-4, description="Constant learning rate of the second phase (low).")
-
+from dlrecipes.options import ALL_BUT_HEAD
 
 def copy_weights(model, source) -> list[str]:
     """Copy every layer's weights but the head's from `source` where names and shapes match."""

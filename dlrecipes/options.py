@@ -1,0 +1,181 @@
+"""The option classes of the recipe's `train:` and `runtime:` sections.
+
+They live here, beside the schema, and not in the modules that carry them out: the schema
+(`dlrecipes.recipe`) imports this module and nothing of the implementation, and each
+implementation (`train/optimizers.py`, `train/schedules.py`, `data/augment.py`, ...) imports
+its options from here, as Model Garden's configs never import their tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from dlrecipes.schema import Section
+
+
+# --- Optimizers (`train.optimizer`).
+
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "nadam": "Nadam",
+    "lion": "Lion",
+}
+WITH_BETAS = ("adam", "adamw", "nadam", "lion")
+
+
+class OptimizerOptions(Section):
+    name: Literal[tuple(OPTIMIZERS)] = "adam"
+    learning_rate: PositiveFloat = Field(
+        1e-3, description="Initial (peak, with warmup) learning rate; a schedule changes it from here."
+    )
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD and RMSprop only.")
+    nesterov: bool = Field(False, description="Nesterov momentum; SGD only.")
+    weight_decay: float | None = Field(
+        None, ge=0.0, description="Decoupled weight decay (as in AdamW), applied by the optimizer."
+    )
+    beta_1: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the first-moment average (Keras default 0.9).")
+    beta_2: float | None = Field(None, gt=0.0, lt=1.0, description="Adam, AdamW, Nadam, Lion: decay of the second-moment average.")
+    use_ema: bool = Field(False, description="Keep an exponential moving average of the weights; the run ends with it.")
+    ema_momentum: float = Field(0.99, gt=0.0, lt=1.0, description="use_ema: weight of the old average at each update.")
+    clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient to this L2 norm.")
+    clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
+
+    @model_validator(mode="after")
+    def _betas_need_adam_family(self):
+        if (self.beta_1 is not None or self.beta_2 is not None) and self.name not in WITH_BETAS:
+            raise ValueError(f"beta_1 / beta_2 are options of {', '.join(WITH_BETAS)}, not of {self.name}")
+        return self
+
+
+# --- Learning-rate schedules (`train.schedule`).
+
+class ScheduleOptions(Section):
+    name: Literal["constant", "cosine", "cosine_restarts", "step", "exponential", "inverse_time", "plateau"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="cosine: linear warmup from 0, in epochs.")
+    alpha: float = Field(0.0, ge=0.0, le=1.0, description="cosine, cosine_restarts: final rate as a fraction of the initial one.")
+    first_decay_epochs: PositiveFloat = Field(10, description="cosine_restarts: length of the first cycle, in epochs.")
+    t_mul: PositiveFloat = Field(2.0, description="cosine_restarts: each cycle is this many times longer than the last.")
+    m_mul: PositiveFloat = Field(1.0, le=1.0, description="cosine_restarts: each restart begins this many times lower.")
+    boundaries: list[PositiveInt] = Field([], description="step: where the rate is multiplied by factor.")
+    unit: Literal["epochs", "steps"] = Field("epochs", description="step: what `boundaries` count.")
+    factor: PositiveFloat = Field(0.1, lt=1.0, description="step, plateau: multiplier at each boundary / plateau.")
+    decay_rate: PositiveFloat = Field(0.9, description="exponential: multiplier per epoch; inverse_time: the 1/t rate.")
+    monitor: str = Field("val_loss", description="plateau: the logged quantity watched (lower is better for losses).")
+    patience: int = Field(2, ge=0, description="plateau: epochs without improvement before the rate drops.")
+    min_learning_rate: float = Field(0.0, ge=0.0, description="plateau: the rate never drops below this.")
+
+    @field_validator("boundaries")
+    @classmethod
+    def _increasing(cls, boundaries):
+        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"boundaries must be strictly increasing, e.g. [30, 60]; given {boundaries}")
+        return boundaries
+
+
+# --- Weight initialisation (`train.init`).
+
+Initializer = Literal[
+    "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
+    "random_normal", "random_uniform", "zeros",
+]
+
+
+class InitOptions(Section):
+    kernel: Initializer | None = Field(None, description="Initializer of every kernel; the builders' own when omitted.")
+    layers: dict[str, Initializer] = Field(
+        {}, description="Per layer type (Keras class name, e.g. Dense, Conv2D), overriding `kernel`."
+    )
+
+
+# --- Penalties on the weights (`train.regularizer`).
+
+class RegularizerOptions(Section):
+    l1: float = Field(0.0, ge=0.0, description="Weight of sum(|w|) per kernel, added to the loss.")
+    l2: float = Field(0.0, ge=0.0, description="Weight of sum(w^2) per kernel, added to the loss.")
+
+
+# --- Early stopping (`train.early_stopping`).
+
+class EarlyStoppingOptions(Section):
+    monitor: str = Field("val_loss", description="Logged quantity watched, e.g. val_loss, val_accuracy.")
+    patience: int = Field(3, ge=0, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
+    restore_best_weights: bool = Field(True, description="End with the best epoch's weights, not the last.")
+
+
+# --- Fine-tuning's second phase (`train.fine_tune`).
+
+ALL_BUT_HEAD = "all_but_head"
+
+
+class FineTuneOptions(Section):
+    epochs: PositiveInt = Field(..., description="Epochs of the second phase, every layer trainable.")
+    learning_rate: PositiveFloat = Field(1e-4, description="Constant learning rate of the second phase (low).")
+
+
+# --- Data augmentation (`train.augment`).
+
+LAYERS = {
+    "random_flip": "RandomFlip",
+    "random_rotation": "RandomRotation",
+    "random_translation": "RandomTranslation",
+    "random_zoom": "RandomZoom",
+    "random_crop": "RandomCrop",
+    "random_erasing": "RandomErasing",
+    "cutout": "RandomErasing",
+    "mixup": "MixUp",
+    "cutmix": "CutMix",
+    "augmix": "AugMix",
+    "rand_augment": "RandAugment",
+}
+# Steps that blend labels as well as images.
+SOFT_LABELS = ("mixup", "cutmix")
+
+
+class AugmentStep(Section):
+    """One augmentation; keys besides `name` are the Keras layer's arguments."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Literal[tuple(LAYERS)] = Field(..., description="The augmentation (a Keras preprocessing layer).")
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+# --- Devices, distribution, precision, XLA (`runtime`).
+
+class RuntimeOptions(Section):
+    strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = Field(
+        "auto",
+        description=(
+            "auto: Mirrored with several GPUs, else the default (one device). multi-worker is "
+            "refused: Keras 3's fit does not run under MultiWorkerMirroredStrategy."
+        ),
+    )
+    mixed_precision: bool = Field(
+        False, description="mixed_float16 on GPU, mixed_bfloat16 on CPU; the output layer stays float32."
+    )
+    # Measured on the 2-core CPU machine (bench/throughput.py, README): XLA made the CNN's
+    # training step about 8x slower and the MLP's no faster, so 'auto' keeps Keras' choice.
+    jit_compile: Literal["auto"] | bool = Field(
+        "auto", description="XLA compilation: true, false, or 'auto' (Keras' choice: on for GPUs, off for CPUs)."
+    )
+    steps_per_execution: PositiveInt = Field(
+        8, description="Batches run per call into the compiled training function (less Python overhead)."
+    )
+    scale_learning_rate: bool = Field(
+        True, description="Multiply the learning rate by the number of replicas (linear scaling rule)."
+    )
+    memory_growth: bool = Field(True, description="Let TensorFlow take GPU memory as needed, not all at start.")
+    deterministic: bool = Field(
+        False, description="TensorFlow's op determinism: the same seed gives bit-identical runs (slower on GPUs)."
+    )
