@@ -1,11 +1,12 @@
 # Two commands set everything up on a fresh machine:
 #   make install   create .venv, install dlrecipes and its dependencies
 #   make test      run the test suite (offline; set TFDS_DATA_DIR, see README)
+#   make fuzz      fuzz `dlrecipes validate` with 5000 mutated recipes (a few minutes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: install test bench clean
+.PHONY: install test fuzz bench clean
 
 install:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ install:
 
 test:
 	$(BIN)/python -m pytest -q
+
+# The suite runs the same fuzz test with 150 cases; FUZZ_EXAMPLES=N for another budget.
+FUZZ_EXAMPLES ?= 5000
+fuzz:
+	DLRECIPES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
 
 # Several hours on 2 CPU cores (the zoo recipes); each script also runs alone (see bench/*.py).
 bench:

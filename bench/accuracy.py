@@ -22,12 +22,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dlrecipes.data import get_source  # noqa: E402
+from dlrecipes.data import source_of  # noqa: E402
 from dlrecipes.loader import all_recipes, load_recipe# noqa: E402
 
 
 def data_present(recipe) -> bool:
-    return get_source(recipe.data).is_local()
+    return source_of(recipe).is_local()
 
 
 def bench(name: str, runs_dir: Path) -> dict:
@@ -39,7 +39,7 @@ def bench(name: str, runs_dir: Path) -> dict:
     )
     wall = time.perf_counter() - started
     row = {"recipe": name, "target": str(recipe.target), "wall_s": round(wall, 1)}
-    source = get_source(recipe.data, task=recipe.task.type)
+    source = source_of(recipe)
     if hasattr(source, "naive_mae"):  # a forecast must beat "same as the last value"
         row["baseline"] = f"naive forecast mae {source.naive_mae():.4f}"
     if hasattr(source, "baselines"):  # a table: majority class, training mean, linear fit

@@ -46,10 +46,10 @@ def judge(classifier_run: Path, gan_run: Path) -> dict:
     import tensorflow_datasets as tfds
 
     from dlrecipes import runs
-    from dlrecipes.data import get_source
+    from dlrecipes.data import source_of
 
     recipe, _, classifier = runs.load_trained(classifier_run)
-    preprocess = get_source(recipe.data).preprocess
+    preprocess = source_of(recipe).preprocess
     _, _, gan = runs.load_trained(gan_run)
 
     latent = keras.random.normal((N, gan.latent_dim), seed=0)

@@ -52,7 +52,7 @@ def forward_flops(model) -> int:
 
 
 def main() -> int:
-    from dlrecipes.data import get_source
+    from dlrecipes.data import source_of
     from dlrecipes.models import build_model
     from dlrecipes.loader import load_recipe
 
@@ -67,7 +67,7 @@ def main() -> int:
     ]
     for name in ("mnist-dnn", "mnist-cnn"):
         recipe = load_recipe(name).recipe
-        model = build_model(recipe, get_source(recipe.data).signature())
+        model = build_model(recipe, source_of(recipe).signature())
         flops = forward_flops(model)
         runs = measured.get(name, {}).get("dlrecipes")
         if runs:

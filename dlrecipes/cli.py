@@ -10,16 +10,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dlrecipes import __version__
-from dlrecipes.errors import EXIT_FAILURE, EXIT_INTERRUPTED, DataUnavailableError, RecipeError
+from dlrecipes.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, DataUnavailableError, RecipeError
 
 app = typer.Typer(
     name="dlrecipes",
@@ -29,8 +32,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output is read by scripts and grep: never truncate it to a terminal's 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
+# No emoji codes: a recipe's ":warning:" is printed as written.
+out = Console(width=None if sys.stdout.isatty() else 200, emoji=False)
+err = Console(stderr=True, emoji=False)
+
+# A message is bounded whatever it echoes: longer lines are cut, further lines counted.
+MAX_LINE = 1000
+MAX_LINES = 60
 
 RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see `dlrecipes list`) or path to a .yaml file.")]
 RunArg = Annotated[str, typer.Argument(help="Run folder, run name, or recipe name (its latest complete run).")]
@@ -55,7 +63,7 @@ def handles_errors(command):
         try:
             return command(*args, **kwargs)
         except RecipeError as error:
-            err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            print_problem("error:", str(error))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -63,12 +71,48 @@ def handles_errors(command):
         except (typer.Exit, typer.Abort):
             raise
         except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
-            if os.environ.get("DLRECIPES_DEBUG"):
-                raise
-            err.print(f"[bold red]failed:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
+            report_unexpected(error)
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper
+
+
+def report_unexpected(error: Exception, context: str = "") -> None:
+    """'failed: TypeError: ...' (a bug, exit 1); DLRECIPES_DEBUG=1 re-raises it for the traceback."""
+    if _debugging():
+        raise error
+    print_problem("failed:", f"{context}{type(error).__name__}: {error}")
+
+
+def _debugging() -> bool:
+    return bool(os.environ.get("DLRECIPES_DEBUG"))
+
+
+def print_problem(prefix: str, message: str) -> None:
+    """A red prefix, then the message exactly as written: never read as rich markup, since
+    it echoes user text (a value '[/]', a pattern '[a-z]'), and bounded in size."""
+    err.print(Text.assemble((prefix, "bold red"), " ", _bounded(_clean(message))), highlight=False, soft_wrap=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """`text` with control characters written as escapes: a recipe's "\\e[2J" is shown, not
+    sent to the terminal (which would clear the screen)."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def _esc(value) -> str:
+    """A value, path or name for a markup string or a table cell: printed as itself."""
+    return escape(_clean(str(value)))
+
+
+def _bounded(text: str) -> str:
+    lines = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…" for line in text.split("\n")]
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES] + [f"  … and {len(lines) - MAX_LINES} more lines"]
+    return "\n".join(lines)
 
 
 def _runs_dir(path: Path | None) -> Path:
@@ -98,68 +142,113 @@ def _dataset_name(data) -> str:
 @app.command("list")
 @handles_errors
 def list_(as_json: JsonOpt = False):
-    """List the recipes: name, task, architecture, dataset, parameters, target."""
-    from dlrecipes.loader import all_recipes, load_recipe
-    from dlrecipes.summary import summarize
+    """List the recipes: name, task, architecture, dataset, parameters, target.
 
-    rows = []
+    A recipe that does not load is listed as invalid, its first problem printed below the
+    table, and the exit code is 2 (1 if it failed unexpectedly); the others are listed.
+    """
+    from dlrecipes.loader import all_recipes, unreadable_dirs
+
+    rows, invalid, failed = [], [], []
     for name, path in all_recipes().items():
         row = {"name": name, "path": str(path)}
         try:
-            recipe = load_recipe(str(path)).recipe
-            target = recipe.target
-            row.update(
-                task=recipe.task.type,
-                architecture=recipe.model.arch,
-                source=recipe.data.source,
-                dataset=_dataset_name(recipe.data),
-                target=str(target) if target else None,
-                description=recipe.description,
-            )
-            try:
-                row["params"] = summarize(recipe)["params"]
-            except DataUnavailableError:
-                row["params"] = None  # the model's size depends on data that is not here (your own files)
+            row.update(_recipe_row(path))
         except RecipeError as error:
-            row["error"] = error.what
+            row["error"] = _first_problem(error, path)
+            invalid.append(f"recipe '{name}' ({path}) is invalid: {row['error']}")
+        except Exception as error:  # noqa: BLE001 - one broken recipe must not hide the others
+            if _debugging():
+                raise
+            row["error"] = f"{type(error).__name__}: {error}"
+            failed.append(f"recipe '{name}' ({path}): {row['error']}")
         rows.append(row)
+    unreadable = [f"cannot list the recipes in {folder}: {why}." for folder, why in unreadable_dirs().items()]
     if as_json:
-        return _print_json(rows)
+        _print_json(rows)
+    else:
+        out.print(_recipes_table(rows))
+    for message in invalid + unreadable:
+        print_problem("error:", message)
+    for message in failed:
+        print_problem("failed:", message)
+    if invalid:
+        err.print("  fix:   `dlrecipes validate FILE` shows every problem of a recipe", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+    if invalid or unreadable:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _recipe_row(path: Path) -> dict:
+    """A valid recipe's columns of `list`."""
+    from dlrecipes.loader import load_recipe
+    from dlrecipes.summary import summarize
+
+    loaded = load_recipe(str(path))
+    recipe, target = loaded.recipe, loaded.recipe.target
+    row = dict(
+        task=recipe.task.type,
+        architecture=recipe.model.arch,
+        source=recipe.data.source,
+        dataset=_dataset_name(recipe.data),
+        target=str(target) if target else None,
+        description=recipe.description,
+    )
+    try:
+        row["params"] = summarize(recipe, loaded.signature)["params"]
+    except DataUnavailableError:
+        row["params"] = None  # the model's size depends on data that is not here (your own files)
+    return row
+
+
+def _first_problem(error: RecipeError, path: Path) -> str:
+    """A recipe's RecipeError in one line: its first detail, else what and where in the file
+    (the line; the path is shown beside it already)."""
+    if error.details:
+        return error.details[0].strip()
+    where = (error.where or "").replace(os.path.abspath(path), "").replace(str(path), "").lstrip(", ")
+    return error.what + (f" ({where})" if where else "")
+
+
+def _recipes_table(rows: list[dict]) -> Table:
+    """The recipes; an invalid one says so in one short cell (its problem goes below the
+    table: a long message in a cell would squeeze every column)."""
     table = _plain_table()
     for column in ("name", "task", "arch", "dataset", "params", "target"):
         table.add_column(column, justify="right" if column == "params" else "left", no_wrap=True)
     for row in rows:
         if "error" in row:
-            table.add_row(row["name"], f"[red]invalid: {row['error']}[/]", "", "", "", "")
+            table.add_row(_esc(row["name"]), "[red]invalid[/]", "[dim](see below)[/]", "", "", "")
         else:
             params = f"{row['params']:,}" if row["params"] is not None else "[dim]needs data[/]"
-            table.add_row(row["name"], row["task"], row["architecture"], row["dataset"], params, row["target"] or "")
-    out.print(table)
+            table.add_row(_esc(row["name"]), _esc(row["task"]), _esc(row["architecture"]), _esc(row["dataset"]),
+                          params, _esc(row["target"] or ""))
+    return table
 
 
 @app.command()
 @handles_errors
 def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = False):
     """Show the resolved recipe and the model's layers with parameter counts (no data loaded)."""
-    import yaml
     from rich.syntax import Syntax
 
-    from dlrecipes.loader import load_recipe
+    from dlrecipes.loader import dump_yaml, load_recipe
     from dlrecipes.summary import summarize
 
     loaded = load_recipe(recipe, overrides or [])
     resolved = loaded.recipe.model_dump(mode="json")
-    summary = summarize(loaded.recipe)
+    summary = summarize(loaded.recipe, loaded.signature)
     if as_json:
         return _print_json({"recipe": resolved, "path": str(loaded.path), "model": summary})
-    out.print(f"[bold]{loaded.recipe.name}[/] ({loaded.path})")
-    out.print(Syntax(yaml.safe_dump(resolved, sort_keys=False), "yaml", background_color="default"))
-    table = Table(title=f"model '{summary['model']}': input {tuple(summary['input_shape'])}")
+    out.print(f"[bold]{_esc(loaded.recipe.name)}[/] ({_esc(loaded.path)})")
+    out.print(Syntax(dump_yaml(resolved), "yaml", background_color="default"))
+    table = Table(title=_esc(f"model '{summary['model']}': input {tuple(summary['input_shape'])}"))
     for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right")):
         table.add_column(column, justify=justify)
     for layer in summary["layers"]:
         shape = tuple(layer["output_shape"]) if layer["output_shape"] is not None else "?"
-        table.add_row(layer["name"], layer["type"], str(shape), f"{layer['params']:,}")
+        table.add_row(_esc(layer["name"]), _esc(layer["type"]), _esc(shape), f"{layer['params']:,}")
     table.add_section()
     table.add_row("total", "", "", f"{summary['params']:,}")
     table.add_row("trainable", "", "", f"{summary['trainable_params']:,}")
@@ -172,19 +261,26 @@ def validate(
     files: Annotated[list[str], typer.Argument(help="Recipe names or .yaml files.")],
     overrides: SetOpt = None,
 ):
-    """Check recipes against the schema and the task table, without loading data."""
+    """Check recipes against the schema and the task table, without loading data.
+
+    Every file is checked, whatever happens to the others: exit 2 if any is invalid, 1 if
+    any failed unexpectedly (a bug).
+    """
     from dlrecipes.loader import load_recipe
 
-    failed = 0
+    codes = set()
     for ref in files:
         try:
             loaded = load_recipe(ref, overrides or [])
-            out.print(f"[green]ok[/] {loaded.path}")
+            out.print(Text.assemble(("ok", "green"), " ", _clean(str(loaded.path))), highlight=False)
         except RecipeError as error:
-            err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            failed += 1
-    if failed:
-        raise typer.Exit(2)
+            print_problem("error:", str(error))
+            codes.add(error.exit_code)
+        except Exception as error:  # noqa: BLE001 - one broken recipe must not stop the others' checks
+            report_unexpected(error, context=f"{ref}: ")
+            codes.add(EXIT_FAILURE)
+    if codes:
+        raise typer.Exit(EXIT_FAILURE if EXIT_FAILURE in codes else max(codes))
 
 
 @app.command()
@@ -261,8 +357,16 @@ def _report(run) -> None:
     from dlrecipes.runs import read_json
 
     metrics = read_json(run / "metrics.json")
-    shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
-    out.print(f"[green]done[/] {run}\n  test: {shown}")
+    out.print(f"[green]done[/] {_esc(run)}\n  test: {_esc(_metrics_text(metrics['test']))}")
+
+
+def _metrics_text(metrics: dict) -> str:
+    """'accuracy 0.9812  loss 0.0612'; a value that is not a number (a hand-edited file) as is."""
+    def shown(value) -> str:
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return f"{value:.4f}" if is_number else str(value)
+
+    return "  ".join(f"{key} {shown(value)}" for key, value in metrics.items())
 
 
 @app.command()
@@ -285,9 +389,9 @@ def ensemble(
     table = Table(title=f"test split, {results['test_examples']} examples")
     table.add_column("model")
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(_esc(key), justify="right")
     for name, metrics in results["members"].items():
-        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+        table.add_row(_esc(name), *(f"{metrics[k]:.4f}" for k in keys))
     table.add_row("[bold]ensemble (mean)[/]", *(f"[bold]{results['ensemble'][k]:.4f}[/]" for k in keys))
     out.print(table)
 
@@ -316,8 +420,8 @@ def data_inspect(
     report = inspect_data(loaded.recipe, examples=examples, grid=grid)
     if as_json:
         return _print_json(report)
-    out.print(f"[bold]{report['recipe']}[/]: {report['source']} data, inputs {tuple(report['input']['shape'])} "
-              f"{report['input']['dtype']}")
+    out.print(f"[bold]{_esc(report['recipe'])}[/]: {_esc(report['source'])} data, "
+              f"inputs {_esc(tuple(report['input']['shape']))} {_esc(report['input']['dtype'])}")
     table = _plain_table()
     table.add_column("split")
     table.add_column("examples", justify="right")
@@ -329,12 +433,12 @@ def data_inspect(
         else:
             t = entry.get("target", {})
             labels = f"mean {t.get('mean', 0):.4g}, std {t.get('std', 0):.4g}, range {t.get('min', 0):.4g}..{t.get('max', 0):.4g}"
-        table.add_row(role, f"{entry['examples']:,}", labels)
+        table.add_row(_esc(role), f"{entry['examples']:,}", _esc(labels))
     out.print(table)
     out.print_json(json.dumps({"inputs (training split)": report["splits"]["train"]["inputs"],
                                "examples": report.get("examples", [])}))
     if "grid" in report:
-        out.print(f"grid of training images: {report['grid']}")
+        out.print(f"grid of training images: {_esc(report['grid'])}")
 
 
 @app.command("lr-find")
@@ -369,7 +473,7 @@ def lr_find(
     out.print(
         f"suggested learning rate [bold]{result.suggestion:.3g}[/] (steepest fall of the loss; "
         f"lowest loss at {result.minimum:.3g}) over {len(result.losses)} steps\n"
-        f"plot: {out_file}\ntry it: --set train.optimizer.learning_rate={result.suggestion:.3g}"
+        f"plot: {_esc(out_file)}\ntry it: --set train.optimizer.learning_rate={result.suggestion:.3g}"
     )
 
 
@@ -385,11 +489,11 @@ def evaluate(run: RunArg, runs_dir: RunsDirOpt = None, as_json: JsonOpt = False)
     results = evaluate_run(path)
     if as_json:
         return _print_json({"run": str(path), "test": results})
-    table = Table(title=f"{path.name}: test split")
+    table = Table(title=f"{_esc(path.name)}: test split")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in results.items():
-        table.add_row(key, f"{value:.4f}")
+        table.add_row(_esc(key), f"{value:.4f}")
     out.print(table)
 
 
@@ -409,7 +513,7 @@ def export(
     from dlrecipes.export import export_run
 
     final = export_run(path, out_dir, version=version, name=name)
-    out.print(f"[green]exported[/] {final}")
+    out.print(f"[green]exported[/] {_esc(final)}")
 
 
 @app.command()
@@ -441,7 +545,7 @@ def predict(
         else:
             shown = ", ".join(f"{v:.4g}" for v in result["predictions"])
         shown_input = result.get("file") or _shorten(result["text"], 60)
-        table.add_row(shown_input, shown)
+        table.add_row(_esc(shown_input), _esc(shown))
     out.print(table)
 
 
@@ -461,7 +565,7 @@ def sample(
     from dlrecipes.sample import sample_run
 
     written = sample_run(path, out_file, n, seed)
-    out.print(f"[green]wrote[/] {written}")
+    out.print(f"[green]wrote[/] {_esc(written)}")
 
 
 def _shorten(text: str, width: int) -> str:
@@ -471,39 +575,38 @@ def _shorten(text: str, width: int) -> str:
 @app.command("runs")
 @handles_errors
 def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
-    """List runs with their status and final test metrics."""
+    """List runs with their status and final test metrics.
+
+    A run whose run.json or metrics.json cannot be read is listed as unreadable, why is
+    printed below the table, and the exit code is 2; the other runs are listed.
+    """
     from dlrecipes import runs
 
-    rows = []
-    for path in runs.all_runs(_runs_dir(runs_dir)):
-        info = runs.info(path)
-        metrics = {}
-        if (path / "metrics.json").is_file():
-            metrics = runs.read_json(path / "metrics.json").get("test", {})
-        status = info.get("status")
-        rows.append(
-            {
-                "run": path.name,
-                "recipe": info.get("recipe"),
-                "status": status if status == runs.COMPLETE else f"incomplete ({status})",
-                "started": info.get("started"),
-                "epochs": info.get("epochs_done"),
-                "test": metrics,
-            }
-        )
+    rows = [runs.summary(path) for path in runs.all_runs(_runs_dir(runs_dir))]
     if as_json:
-        return _print_json(rows)
-    table = Table(title=f"runs in {_runs_dir(runs_dir)}")
+        _print_json(rows)
+    else:
+        out.print(_runs_table(rows, _runs_dir(runs_dir)))
+    unreadable = [row for row in rows if "error" in row]
+    for row in unreadable:
+        print_problem("error:", f"run '{row['run']}' is unreadable: {row['error']}.")
+    if unreadable:
+        err.print("  fix:   repair or remove those runs' files (train again to replace them)", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _runs_table(rows: list[dict], runs_dir: Path) -> Table:
+    from dlrecipes.runs import RunStatus
+
+    table = Table(title=f"runs in {_esc(runs_dir)}")
     for column in ("run", "recipe", "status", "started", "epochs", "test metrics"):
         table.add_column(column)
     for row in rows:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in row["test"].items())
-        style = "" if row["status"] == "complete" else "yellow"
-        table.add_row(
-            row["run"], row["recipe"] or "", row["status"], row["started"] or "",
-            str(row["epochs"] or ""), shown, style=style,
-        )
-    out.print(table)
+        style = "" if row["status"] == RunStatus.COMPLETE else "yellow"
+        cells = (row["run"], row["recipe"] or "", row["status"], row["started"] or "", row["epochs"] or "",
+                 _metrics_text(row["test"]))
+        table.add_row(*(_esc(cell) for cell in cells), style=style)
+    return table
 
 
 def _version(value: bool):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrecipes import runs, tasks
+from dlrecipes import runs
 from dlrecipes.errors import RecipeError
 
 
@@ -51,7 +51,8 @@ def evaluate_ensemble(members: list[Path]) -> dict:
                 f"run '{run.name}' was trained for another task or on other data than '{resolved[0][0].name}'.",
                 fix="ensemble models of the same task and dataset (same data section)",
             )
-    if first.task.type == "adversarial":
+    task = first.task.problem
+    if task.generative:
         raise RecipeError("a GAN has no predictions to average.", fix="ensemble classifiers or regressors")
 
     data = prepare_data(first, roles=("test",))
@@ -66,8 +67,8 @@ def evaluate_ensemble(members: list[Path]) -> dict:
 
     def score(predictions) -> dict:
         labels = label_encoding(first)  # the targets prepare_data made (one-hot after mixup)
-        results = {"loss": float(keras.ops.mean(tasks.loss_object(first.task.type, labels)(targets, predictions)))}
-        for metric in tasks.metric_objects(first.task.type, labels):
+        results = {"loss": float(keras.ops.mean(task.loss_object(labels)(targets, predictions)))}
+        for metric in task.metric_objects(labels):
             metric.update_state(targets, predictions)
             results[metric.name] = float(metric.result())
         return results

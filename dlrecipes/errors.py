@@ -17,6 +17,8 @@ EXIT_BAD_INPUT = 2  # recipe, flag, file or run reference is wrong
 EXIT_DATA_UNAVAILABLE = 3  # the dataset is not on this machine and cannot be downloaded
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
+MAX_WORD = 100  # longest word `closest` tries to match
+
 
 class RecipeError(Exception):
     """A problem with the user's input, reported as what / where / how to fix."""
@@ -52,7 +54,13 @@ class DataUnavailableError(RecipeError):
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The most similar choice to a probably misspelt `word`, or None."""
+    """The most similar choice to a probably misspelt `word`, or None.
+
+    A word far longer than any name is no misspelling of one, and comparing a 1 MB value
+    with each choice would take seconds: such words get no suggestion.
+    """
+    if len(word) > MAX_WORD:
+        return None
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return matches[0] if matches else None
 

@@ -13,8 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from dlrecipes import runs, tasks
-from dlrecipes.data import get_source
+from dlrecipes import runs
+from dlrecipes.data import source_of
 from dlrecipes.errors import RecipeError
 
 INPUT_NAME = "inputs"
@@ -40,10 +40,10 @@ def export_run(run: Path, out_dir: Path, version: int | None = None, name: str |
             fix="omit --version to write the next free version, or choose another one",
         )
     recipe, signature, model = runs.load_trained(run)
-    source = get_source(recipe.data)
-    output_name = tasks.TASKS[recipe.task.type].output_name
+    source = source_of(recipe)
+    output_name = recipe.task.problem.output_name
 
-    if recipe.task.type == "adversarial":
+    if recipe.task.problem.generative:
         # A GAN serves its generator: latent vectors in, images in [0, 1] out.
         spec = tf.TensorSpec((None, model.latent_dim), "float32", name=INPUT_NAME)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrecipes.data import get_source
+from dlrecipes.data import source_of
 from dlrecipes.plots import save_image_grid
 
 
 def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
     import numpy as np
 
-    source = get_source(recipe.data, task=recipe.task.type)
+    source = source_of(recipe)
     signature = source.train_signature()
     datasets = source.load()
     report = {
@@ -31,7 +31,7 @@ def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
             ys.append(y)
         ys = np.asarray(ys)
         entry = {"examples": len(ys)}
-        if signature.class_names and recipe.task.type in ("binary", "multiclass"):
+        if signature.class_names and recipe.task.problem.one_label_per_example:
             counts = np.bincount(ys.astype(int).ravel(), minlength=len(signature.class_names))
             entry["class_balance"] = {name: int(c) for name, c in zip(signature.class_names, counts)}
         elif ys.size:

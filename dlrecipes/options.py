@@ -8,9 +8,9 @@ its options from here, as Model Garden's configs never import their tasks.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from dlrecipes.schema import Section
 
@@ -139,19 +139,109 @@ LAYERS = {
 SOFT_LABELS = ("mixup", "cutmix")
 
 
-class AugmentStep(Section):
-    """One augmentation; keys besides `name` are the Keras layer's arguments."""
+# A factor is one number f (meaning -f..f) or a [low, high] pair, as Keras' layers take it.
+Factor = Union[float, Annotated[list[float], Field(min_length=2, max_length=2)]]
+FillMode = Literal["reflect", "wrap", "constant", "nearest"]
+Interpolation = Literal["nearest", "bilinear"]
+ValueRange = Annotated[list[float], Field(min_length=2, max_length=2)]
 
-    model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: Literal[tuple(LAYERS)] = Field(..., description="The augmentation (a Keras preprocessing layer).")
+class _Step(Section):
+    """One augmentation: `name` picks the Keras layer, the other keys are its arguments
+    (the ones a recipe may set; the layer's defaults otherwise)."""
 
     @property
     def arguments(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+        return self.model_dump(exclude={"name"}, exclude_unset=True)
+
+
+class _Geometric(_Step):
+    fill_mode: FillMode = Field("reflect", description="How points outside the image are filled.")
+    interpolation: Interpolation = "bilinear"
+    fill_value: float = Field(0.0, description="fill_mode constant: the value filled in.")
+
+
+class RandomFlip(_Step):
+    name: Literal["random_flip"]
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal_and_vertical"
+
+
+class RandomRotation(_Geometric):
+    name: Literal["random_rotation"]
+    factor: Factor = Field(..., description="Fraction of a full turn: 0.1 rotates by up to +-36 degrees.")
+
+
+class RandomTranslation(_Geometric):
+    name: Literal["random_translation"]
+    height_factor: Factor = Field(..., description="Fraction of the height shifted, e.g. 0.1.")
+    width_factor: Factor = Field(..., description="Fraction of the width shifted, e.g. 0.1.")
+
+
+class RandomZoom(_Geometric):
+    name: Literal["random_zoom"]
+    height_factor: Factor = Field(..., description="Zoom range as a fraction: 0.1 zooms up to 10% in or out.")
+    width_factor: Factor | None = Field(None, description="Defaults to height_factor (aspect kept).")
+
+
+class RandomCrop(_Step):
+    name: Literal["random_crop"]
+    padding: int = Field(0, ge=0, le=1024, description="Zero-pad this many pixels, then crop back (ResNet on CIFAR).")
+    height: PositiveInt | None = Field(None, description="Crop height; the image's by default.")
+    width: PositiveInt | None = Field(None, description="Crop width; the image's by default.")
+
+
+class RandomErasing(_Step):
+    name: Literal["random_erasing", "cutout"]
+    factor: float = Field(1.0, ge=0.0, le=1.0, description="Probability of erasing a patch from an image.")
+    scale: ValueRange = Field([0.02, 0.33], description="Patch area as a fraction of the image, [low, high].")
+    fill_value: float | None = Field(None, description="The patch's value (cutout: 0); random noise when omitted.")
+    value_range: ValueRange = [0.0, 255.0]
+
+
+class MixUp(_Step):
+    name: Literal["mixup"]
+    alpha: PositiveFloat = Field(0.2, description="Beta(alpha, alpha) draws the mixing weight.")
+
+
+class CutMix(_Step):
+    name: Literal["cutmix"]
+    factor: PositiveFloat = Field(1.0, description="Beta(factor, factor) draws the pasted patch's area.")
+
+
+class AugMix(_Step):
+    name: Literal["augmix"]
+    value_range: ValueRange = [0.0, 255.0]
+    num_chains: PositiveInt = Field(3, le=32)
+    chain_depth: PositiveInt = Field(3, le=32)
+    factor: float = Field(0.3, ge=0.0, le=1.0, description="Strength of each operation.")
+    alpha: PositiveFloat = 1.0
+    all_ops: bool = True
+    interpolation: Interpolation = "bilinear"
+
+
+class RandAugment(_Step):
+    name: Literal["rand_augment"]
+    value_range: ValueRange = [0.0, 255.0]
+    num_ops: PositiveInt = Field(2, le=32, description="Operations applied to each image.")
+    factor: float = Field(0.5, ge=0.0, le=1.0, description="Strength of each operation.")
+    interpolation: Interpolation = "bilinear"
+
+
+_STEPS = (RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomCrop, RandomErasing,
+          MixUp, CutMix, AugMix, RandAugment)
+AugmentStep = Annotated[Union[_STEPS], Field(discriminator="name")]
 
 
 # --- Devices, distribution, precision, XLA (`runtime`).
+
+# Keras 3's TensorFlow trainer cannot run model.fit under MultiWorkerMirroredStrategy: fit()
+# reduces a distributed batch with strategy.reduce, which the collective strategy refuses
+# (reproduced with TF 2.21 / Keras 3.15).
+MULTI_WORKER_UNSUPPORTED = (
+    "multi-worker training is not supported: Keras 3's model.fit fails under "
+    "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585)"
+)
+
 
 class RuntimeOptions(Section):
     strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = Field(
@@ -179,3 +269,10 @@ class RuntimeOptions(Section):
     deterministic: bool = Field(
         False, description="TensorFlow's op determinism: the same seed gives bit-identical runs (slower on GPUs)."
     )
+
+    @field_validator("strategy")
+    @classmethod
+    def _one_machine(cls, strategy):
+        if strategy == "multi-worker":
+            raise ValueError(MULTI_WORKER_UNSUPPORTED + "; train on one machine (strategy mirrored uses all its GPUs)")
+        return strategy

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dlrecipes import runs
-from dlrecipes.data import get_source
+from dlrecipes.data import source_of
 from dlrecipes.errors import RecipeError
 
 
@@ -43,7 +43,7 @@ def predict_files(run: Path, files: list[Path], top: int = 3, texts: list[str] |
     if not files and not texts:
         raise RecipeError("nothing to predict on.", fix="give files (or, for a text model, --text)")
     recipe, signature, model = runs.load_trained(run)
-    if recipe.task.type == "adversarial":
+    if recipe.task.problem.generative:
         raise RecipeError("a GAN run generates images; it does not predict.", fix=f"use `dlrecipes sample {run.name}`")
     if signature.input_dtype == "string":
         examples = [(f"{f}:{n}", line) for f in files for n, line in enumerate(read_lines(f), start=1)]
@@ -59,18 +59,12 @@ def predict_files(run: Path, files: list[Path], top: int = 3, texts: list[str] |
     else:
         examples = [(str(f), None) for f in files]
         inputs = np.stack([load_image(f, signature.input_shape) for f in files])
-    outputs = keras.ops.convert_to_numpy(model(get_source(recipe.data).preprocess(inputs), training=False))
+    outputs = keras.ops.convert_to_numpy(model(source_of(recipe).preprocess(inputs), training=False))
     names = signature.class_names or [str(i) for i in range(signature.num_outputs)]
     results = []
     for (where, text), scores in zip(examples, outputs):
         result = {"file": where} if text is None else {"input": where, "text": text}
-        if recipe.task.type == "regression":
-            result["predictions"] = scores.tolist()
-        elif recipe.task.type == "binary":
-            result.update(probability=float(scores[0]), label=names[-1] if scores[0] >= 0.5 else names[0])
-        else:
-            order = np.argsort(scores)[::-1][:top]
-            result["top"] = [{"label": names[i], "class": int(i), "probability": float(scores[i])} for i in order]
+        result.update(recipe.task.problem.prediction(scores, names, top))
         results.append(result)
     return results
 

@@ -1,29 +1,27 @@
-"""The recipe: its schema, where recipes are found, loading, `--set` overrides, errors.
+"""The recipe schema: its sections as pydantic classes, and the JSON Schema made from them.
 
 A recipe is YAML with a name, a one-line description, an optional stated target and four
-sections: `task`, `data`, `model`, `train`. The `data` and `model` sections are whatever
-the chosen source and architecture declare (see `dlrecipes.data` and `dlrecipes.models`),
-so a new architecture brings its own options without touching this file.
+sections: `task`, `data`, `model`, `train` (and `runtime`). The `data` and `model` sections are
+whatever the chosen source and architecture declare (see `dlrecipes.data` and
+`dlrecipes.models`), so a new architecture brings its own options without touching this file.
+
+This module declares shapes, types and ranges only. Checks that relate one section to another
+(the task's head, a watched metric, the architecture's inputs against the data's) are in
+`dlrecipes.checks`; reading files and `--set` overrides are in `dlrecipes.loader`. It imports
+no training code: the train and runtime options are in `dlrecipes.options`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import types
-import typing
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
-from pydantic import Field, PositiveInt, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, PositiveInt, field_validator
 
+import dlrecipes.data  # noqa: F401  (registers the sources)
+import dlrecipes.models  # noqa: F401  (registers the architectures)
 from dlrecipes import tasks
 from dlrecipes.data.registry import source_options
-from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.models.registry import _MODELS
-from dlrecipes.schema import Section
 from dlrecipes.options import (
     AugmentStep,
     EarlyStoppingOptions,
@@ -34,16 +32,14 @@ from dlrecipes.options import (
     RuntimeOptions,
     ScheduleOptions,
 )
-
-import dlrecipes.data  # noqa: F401  (registers the sources)
-import dlrecipes.models  # noqa: F401  (registers the architectures)
+from dlrecipes.schema import Section
 
 # --- schema -----------------------------------------------------------------------------
 
 
 class TaskSection(Section):
     type: Literal[tasks.TASK_NAMES] = Field(..., description="The problem type; it decides head, loss and metrics.")
-    labels: Literal["integer", "one_hot", "multi_hot", "values", "unused"] | None = Field(
+    labels: Literal[tasks.LABELS] | None = Field(
         None, description="Label encoding; the task's default (integer for classification) when omitted."
     )
     activation: Literal[tasks.ACTIVATIONS] | None = Field(
@@ -54,33 +50,13 @@ class TaskSection(Section):
     )
 
     @property
+    def problem(self) -> tasks.Task:
+        """The task object: head, loss, metrics, targets and checks of this problem type."""
+        return tasks.get(self.type)
+
+    @property
     def label_encoding(self) -> str:
-        return self.labels or tasks.LABEL_ENCODINGS[self.type][0]
-
-    # Fields are validated in order, so each check sees the task type (and labels) above it.
-    @field_validator("labels")
-    @classmethod
-    def _labels_fit_task(cls, labels, info: ValidationInfo):
-        task = info.data.get("type")
-        if labels is not None and task is not None:
-            _raise_first(tasks.check_head(task, labels, None, None))
-        return labels
-
-    @field_validator("activation", "loss")
-    @classmethod
-    def _head_agrees_with_task_table(cls, value, info: ValidationInfo):
-        task = info.data.get("type")
-        if value is None or task is None or "labels" not in info.data:
-            return value
-        labels = info.data["labels"] or tasks.LABEL_ENCODINGS[task][0]
-        restated = {"activation": None, "loss": None, info.field_name: value}
-        _raise_first(tasks.check_head(task, labels, restated["activation"], restated["loss"]))
-        return value
-
-
-def _raise_first(problems: list[str]) -> None:
-    if problems:
-        raise ValueError(problems[0])
+        return self.labels or self.problem.label_encodings[0]
 
 
 class TargetSection(Section):
@@ -109,7 +85,7 @@ class TrainSection(Section):
         0.0, ge=0.0, lt=1.0, description="Classification: targets move this far from 0/1 towards uniform."
     )
     early_stopping: EarlyStoppingOptions | None = Field(None, description="Stop when `monitor` stops improving.")
-    augment: list[AugmentStep] = Field([], description="Image augmentations, in order, on training batches only.")
+    augment: list[AugmentStep] = Field([], max_length=64, description="Image augmentations, in order, on training batches only.")
     class_weight: Literal["none", "balanced"] = Field(
         "none", description="balanced: weigh each class's examples by n / (classes x count), for imbalanced labels."
     )
@@ -143,49 +119,12 @@ class Recipe(Section):
 
     @field_validator("train")
     @classmethod
-    def _smoothing_needs_classes(cls, train, info: ValidationInfo):
-        task = info.data.get("task")
-        if task is not None and train.label_smoothing and task.type not in ("binary", "multiclass", "multilabel"):
-            raise ValueError(f"label_smoothing smooths class labels; task '{task.type}' has none (set it to 0)")
-        return train
-
-    @field_validator("train")
-    @classmethod
-    def _class_weights_need_classes(cls, train, info: ValidationInfo):
-        task = info.data.get("task")
-        if task is not None and train.class_weight != "none" and task.type not in ("binary", "multiclass"):
-            raise ValueError(f"class_weight weighs classes; task '{task.type}' has none (set it to none)")
-        return train
-
-    @field_validator("train")
-    @classmethod
-    def _gan_has_no_ema(cls, train, info: ValidationInfo):
-        task = info.data.get("task")
-        if task is not None and task.type == "adversarial" and train.optimizer.use_ema:
-            raise ValueError("use_ema averages one network's weights; a GAN trains two (set it to false)")
-        return train
-
-    @field_validator("train")
-    @classmethod
     def _snapshots_need_restarts(cls, train):
         if train.snapshots and train.schedule.name != "cosine_restarts":
             raise ValueError(
                 "snapshots are taken at the ends of cosine cycles; set train.schedule.name: cosine_restarts"
             )
         return train
-
-    @field_validator("target")
-    @classmethod
-    def _target_metric_exists(cls, target, info: ValidationInfo):
-        task = info.data.get("task")
-        if target is not None and task is not None:
-            metrics = tasks.TASKS[task.type].metrics
-            if target.metric not in metrics:
-                raise ValueError(
-                    f"metric '{target.metric}' is not reported for task '{task.type}' "
-                    f"(allowed: {', '.join(metrics)}).{did_you_mean(target.metric, metrics)}"
-                )
-        return target
 
 
 def json_schema() -> dict:

@@ -21,7 +21,7 @@ def write_samples(model, path: Path, n: int = 64, seed: int = 0) -> Path:
 
 def sample_run(run: Path, out: Path | None, n: int, seed: int) -> Path:
     recipe, _, model = runs.load_trained(run)
-    if recipe.task.type != "adversarial":
+    if not recipe.task.problem.generative:
         raise RecipeError(
             f"run '{run.name}' is a {recipe.task.type} model; `sample` draws images from a GAN's generator.",
             fix="pick a run of an adversarial recipe (e.g. mnist-dcgan); use `predict` for classifiers",

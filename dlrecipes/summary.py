@@ -16,7 +16,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from dlrecipes.data import get_source
+from dlrecipes.data import source_of
+from dlrecipes.errors import RecipeError
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -46,9 +47,12 @@ def _cache_key(recipe, signature) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def summarize(recipe) -> dict:
-    """{'params', 'trainable_params', 'layers': [{name, type, output_shape, params}]}."""
-    signature = get_source(recipe.data, task=recipe.task.type).signature()
+def summarize(recipe, signature=None) -> dict:
+    """{'params', 'trainable_params', 'layers': [{name, type, output_shape, params}]}.
+
+    `signature`: the data's, when the caller has it already (`LoadedRecipe.signature`).
+    """
+    signature = signature or source_of(recipe).signature()
     path = cache_dir() / f"{_cache_key(recipe, signature)}.json"
     if path.is_file():
         try:
@@ -99,7 +103,15 @@ def _build_summary(recipe, signature) -> dict:
     from dlrecipes.models.common import named_leaf_layers
 
     with _tensorflow_unavailable_to_keras():
-        model = build_model(recipe, signature)
+        try:
+            model = build_model(recipe, signature)
+        except MemoryError:
+            # The options' bounds keep out what no machine builds; what is left may still
+            # outgrow this one (several layers at their ceiling).
+            raise RecipeError(
+                "the model is too large to build in this machine's memory.",
+                where="model", fix="use fewer or smaller layers",
+            ) from None
     layers = []
     for name, layer in named_leaf_layers(model):
         try:

@@ -1,7 +1,10 @@
-"""The task table: from the problem type to the output layer, the loss and the metrics.
+"""The problem types: from the task to the output layer, the loss, the metrics and the checks.
 
-This is the single source of truth for how a model ends. Builders never choose their own
-head; they call `head_layers` and append what it returns.
+Each problem type is one class here, and this is the only module that knows the names:
+everything else asks the recipe's task object (`tasks.get(recipe.task.type)`) what to do -
+which head to append, which loss and metrics to compile, what the training logs, how labels
+become targets, how a prediction reads, and what a recipe may not ask of it. A new problem
+type is one more class.
 
 | task       | output layer        | loss                                       | metrics        |
 |------------|---------------------|--------------------------------------------|----------------|
@@ -19,132 +22,326 @@ that contradicts the table is refused by `check_head` with the right pairing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe: the key path it is at, and what to do about it."""
+
+    path: tuple
+    message: str
+
+
 class Task:
-    name: str
-    activation: str  # of the output layer
-    losses: dict[str, str]  # label encoding -> loss
-    metrics: tuple[str, ...]
-    single_unit: bool  # one output unit whatever the dataset says
-    output_name: str  # the output's key in an exported model's signature
-    pairing: str  # the right pairing, in words, for error messages
+    """A problem type. Subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str]
+    activation: ClassVar[str]  # of the output layer
+    losses: ClassVar[dict[str, str]]  # label encoding -> loss; the first is the default
+    metrics: ClassVar[tuple[str, ...]]
+    output_name: ClassVar[str] = "probabilities"  # the output's key in an exported model
+    pairing: ClassVar[str]  # the right pairing, in words, for error messages
+    single_unit: ClassVar[bool] = False  # one output unit whatever the dataset says
+    has_classes: ClassVar[bool] = True  # labels name classes (data.classes, label smoothing)
+    one_label_per_example: ClassVar[bool] = True  # a label is one class id (balance, class weights)
+    generative: ClassVar[bool] = False  # the model draws samples rather than predicting labels
+    label_kinds: ClassVar[tuple[str, ...] | None] = ("class_ids",)  # what a label may be (Signature.labels)
+
+    # --- the head and the loss ------------------------------------------------------------
+
+    @property
+    def label_encodings(self) -> tuple[str, ...]:
+        return tuple(self.losses)
 
     def loss(self, labels: str) -> str:
         return self.losses[labels]
 
+    def units(self, num_outputs: int) -> int:
+        """Units of the output layer: 1 for binary, else N from the dataset's metadata."""
+        return 1 if self.single_unit else num_outputs
 
-TASKS: dict[str, Task] = {
-    "binary": Task(
-        name="binary",
-        activation="sigmoid",
-        losses={"integer": "binary_crossentropy"},
-        metrics=("accuracy", "auc"),
-        single_unit=True,
-        output_name="probabilities",
-        pairing="binary classification uses 1 output unit with sigmoid and binary_crossentropy",
-    ),
-    "multiclass": Task(
-        name="multiclass",
-        activation="softmax",
-        losses={
-            "integer": "sparse_categorical_crossentropy",
-            "one_hot": "categorical_crossentropy",
-        },
-        metrics=("accuracy",),
-        single_unit=False,
-        output_name="probabilities",
-        pairing=(
-            "multi-class classification uses N output units with softmax and "
-            "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
-            "(one-hot labels)"
-        ),
-    ),
-    "multilabel": Task(
-        name="multilabel",
-        activation="sigmoid",
-        losses={"multi_hot": "binary_crossentropy"},
-        metrics=("accuracy", "auc"),
-        single_unit=False,
-        output_name="probabilities",
-        pairing="multi-label classification uses N output units with sigmoid and binary_crossentropy",
-    ),
-    "regression": Task(
-        name="regression",
-        activation="linear",
-        losses={"values": "mean_squared_error"},
-        metrics=("mae",),
-        single_unit=False,
-        output_name="predictions",
-        pairing="regression uses a linear output layer (no activation) and mean_squared_error",
-    ),
-    # A GAN: the discriminator is a binary classifier of real vs generated images, so it
-    # takes the binary head; the dataset's own labels play no part.
-    "adversarial": Task(
-        name="adversarial",
-        activation="sigmoid",
-        losses={"unused": "binary_crossentropy"},
-        metrics=("d_loss", "g_loss"),
-        single_unit=True,
-        output_name="images",
-        pairing=(
-            "adversarial training (a GAN) gives the discriminator 1 output unit with sigmoid "
-            "and binary_crossentropy, real vs generated"
-        ),
-    ),
-}
+    def head(self, num_outputs: int, name: str = "head") -> "Head":
+        return Head(self, num_outputs, name)
 
+    def loss_object(self, labels: str, label_smoothing: float = 0.0):
+        """The Keras loss for a label encoding, optionally with smoothed targets."""
+        import keras
+
+        name = self.loss(labels)
+        if not label_smoothing:
+            return keras.losses.get(name)
+        if name == "categorical_crossentropy":
+            return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        if name == "binary_crossentropy":
+            return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        raise ValueError(f"{name} has no label smoothing; multiclass smoothing needs one-hot labels")
+
+    def metric_objects(self, labels: str) -> list:
+        """The task's metrics, named so that logs read `accuracy`, `auc`, `mae`."""
+        raise NotImplementedError
+
+    def training_labels(self, labels: str, soft: bool) -> str:
+        """The encoding the loss sees; `soft`: label smoothing or mixup / cutmix blend targets."""
+        return labels
+
+    def targets(self, labels: str, num_outputs: int) -> Callable:
+        """How a raw label tensor becomes the target of the loss: float, shaped as the output."""
+        import tensorflow as tf
+
+        def transform(y):
+            y = tf.cast(y, tf.float32)
+            # Targets take the shape of the output, (batch, units), so the loss never broadcasts.
+            return tf.reshape(y, (-1, 1)) if y.shape.rank == 1 else y
+
+        return transform
+
+    # --- what training logs and plots -------------------------------------------------------
+
+    @property
+    def main_metric(self) -> str:
+        """The metric recipes state their target in and curves.png plots."""
+        return self.metrics[0]
+
+    @property
+    def logged(self) -> tuple[str, ...]:
+        """The quantities each epoch logs (and early stopping or a plateau may watch)."""
+        return ("loss", *self.metrics)
+
+    @property
+    def curves(self) -> tuple[str, str]:
+        return ("loss", self.main_metric)
+
+    # --- predictions --------------------------------------------------------------------
+
+    def prediction(self, scores, class_names: list[str], top: int) -> dict:
+        """One model output as `predict` shows it: the top classes and their probabilities."""
+        import numpy as np
+
+        order = np.argsort(scores)[::-1][:top]
+        return {"top": [{"label": class_names[i], "class": int(i), "probability": float(scores[i])} for i in order]}
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def check_head(self, labels: str, activation: str | None, loss: str | None) -> list[str]:
+        """Problems with a recipe's restated head; an empty list when it agrees with the table."""
+        if labels not in self.losses:
+            allowed = ", ".join(self.losses)
+            return [f"labels '{labels}' do not fit a {self.name} task (allowed: {allowed}); {self.pairing}."]
+        problems = []
+        if activation is not None and activation != self.activation:
+            problems.append(f"activation '{activation}' contradicts task '{self.name}': {self.pairing}{self._hint(activation)}.")
+        if loss is not None and loss != self.loss(labels):
+            problems.append(f"loss '{loss}' contradicts task '{self.name}': {self.pairing}.")
+        return problems
+
+    def _hint(self, activation: str) -> str:
+        return ""
+
+    def check_outputs(self, num_outputs: int) -> str | None:
+        """A problem when the dataset's number of classes does not fit the task, else None."""
+        if self.has_classes and num_outputs < 2:
+            return f"task '{self.name}' needs at least 2 classes, the dataset has {num_outputs}"
+        return None
+
+    def check_recipe(self, recipe) -> list[Problem]:
+        """What this task cannot do with the recipe's other sections (no data needed)."""
+        problems = [Problem(("task", key), message) for key, message in self._head_problems(recipe.task)]
+        train = recipe.train
+        if train.label_smoothing and not self.has_classes:
+            problems.append(Problem(("train", "label_smoothing"),
+                                    f"label_smoothing smooths class labels; task '{self.name}' has none (set it to 0)"))
+        if train.class_weight != "none" and not self.one_label_per_example:
+            problems.append(Problem(("train", "class_weight"),
+                                    f"class_weight weighs classes; task '{self.name}' has none (set it to none)"))
+        if recipe.target is not None and recipe.target.metric not in self.metrics:
+            from dlrecipes.errors import did_you_mean
+
+            problems.append(Problem(("target", "metric"), (
+                f"metric '{recipe.target.metric}' is not reported for task '{self.name}' "
+                f"(allowed: {', '.join(self.metrics)}).{did_you_mean(recipe.target.metric, self.metrics)}"
+            )))
+        return problems
+
+    def _head_problems(self, section) -> list[tuple[str, str]]:
+        labels = section.labels or self.label_encodings[0]
+        if section.labels is not None and labels not in self.losses:
+            return [("labels", self.check_head(labels, None, None)[0])]
+        found = [("activation", p) for p in self.check_head(labels, section.activation, None)]
+        return found + [("loss", p) for p in self.check_head(labels, None, section.loss)]
+
+
+class Binary(Task):
+    name = "binary"
+    activation = "sigmoid"
+    losses = {"integer": "binary_crossentropy"}
+    metrics = ("accuracy", "auc")
+    single_unit = True
+    pairing = "binary classification uses 1 output unit with sigmoid and binary_crossentropy"
+
+    def metric_objects(self, labels: str) -> list:
+        import keras
+
+        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+
+    def check_outputs(self, num_outputs: int) -> str | None:
+        if num_outputs != 2:
+            return (
+                f"task 'binary' needs a dataset with 2 classes, this one has {num_outputs}: "
+                "use task type 'multiclass' (softmax) for one label out of N, "
+                "or 'multilabel' (sigmoid per class) for several labels at once, "
+                "or keep two classes with data.classes"
+            )
+        return None
+
+    def prediction(self, scores, class_names: list[str], top: int) -> dict:
+        p = float(scores[0])
+        return {"probability": p, "label": class_names[-1] if p >= 0.5 else class_names[0]}
+
+
+class Multiclass(Task):
+    name = "multiclass"
+    activation = "softmax"
+    losses = {"integer": "sparse_categorical_crossentropy", "one_hot": "categorical_crossentropy"}
+    metrics = ("accuracy",)
+    pairing = (
+        "multi-class classification uses N output units with softmax and "
+        "sparse_categorical_crossentropy (integer labels) or categorical_crossentropy "
+        "(one-hot labels)"
+    )
+
+    def metric_objects(self, labels: str) -> list:
+        import keras
+
+        if labels == "integer":
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+
+    def training_labels(self, labels: str, soft: bool) -> str:
+        # Soft targets are a distribution over the classes, so the loss needs one-hot labels.
+        return "one_hot" if soft else labels
+
+    def targets(self, labels: str, num_outputs: int) -> Callable:
+        import tensorflow as tf
+
+        def transform(y):
+            if labels == "one_hot" and y.shape.rank == 1:
+                return tf.one_hot(tf.cast(y, tf.int32), num_outputs)
+            return y
+
+        return transform
+
+    def _hint(self, activation: str) -> str:
+        if activation == "sigmoid":
+            return " (independent sigmoid outputs, one per label, are task type 'multilabel')"
+        return ""
+
+
+class Multilabel(Task):
+    name = "multilabel"
+    activation = "sigmoid"
+    losses = {"multi_hot": "binary_crossentropy"}
+    metrics = ("accuracy", "auc")
+    one_label_per_example = False
+    label_kinds = ("multi_hot",)
+    pairing = "multi-label classification uses N output units with sigmoid and binary_crossentropy"
+
+    def metric_objects(self, labels: str) -> list:
+        import keras
+
+        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]
+
+    def prediction(self, scores, class_names: list[str], top: int) -> dict:
+        shown = super().prediction(scores, class_names, top)
+        shown["labels"] = [name for name, p in zip(class_names, scores) if p >= 0.5]
+        return shown
+
+
+class Regression(Task):
+    name = "regression"
+    activation = "linear"
+    losses = {"values": "mean_squared_error"}
+    metrics = ("mae",)
+    output_name = "predictions"
+    has_classes = False
+    one_label_per_example = False
+    label_kinds = ("values", "class_ids")  # class ids are numbers too
+    pairing = "regression uses a linear output layer (no activation) and mean_squared_error"
+
+    def metric_objects(self, labels: str) -> list:
+        import keras
+
+        return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def prediction(self, scores, class_names: list[str], top: int) -> dict:
+        return {"predictions": [float(v) for v in scores]}
+
+
+class Adversarial(Task):
+    """A GAN: the discriminator is a binary classifier of real vs generated images, so it
+    takes the binary head; the dataset's own labels play no part."""
+
+    name = "adversarial"
+    activation = "sigmoid"
+    losses = {"unused": "binary_crossentropy"}
+    metrics = ("d_loss", "g_loss")
+    output_name = "images"
+    single_unit = True
+    has_classes = False
+    one_label_per_example = False
+    generative = True
+    label_kinds = None  # the labels are not used
+    pairing = (
+        "adversarial training (a GAN) gives the discriminator 1 output unit with sigmoid "
+        "and binary_crossentropy, real vs generated"
+    )
+
+    def metric_objects(self, labels: str) -> list:
+        return []  # the GAN model tracks d_loss and g_loss itself
+
+    @property
+    def logged(self) -> tuple[str, ...]:
+        return self.metrics  # no single loss: one per network
+
+    @property
+    def curves(self) -> tuple[str, str]:
+        return ("d_loss", "g_loss")
+
+    def check_outputs(self, num_outputs: int) -> str | None:
+        return None  # the labels are not used
+
+    def check_recipe(self, recipe) -> list[Problem]:
+        problems = super().check_recipe(recipe)
+        if recipe.train.optimizer.use_ema:
+            problems.append(Problem(("train", "optimizer", "use_ema"),
+                                    "use_ema averages one network's weights; a GAN trains two (set it to false)"))
+        if recipe.model.normalize != "none":
+            problems.append(Problem(("model", "normalize"),
+                                    "model.normalize is not for a GAN: its generator must draw images on the "
+                                    "data's own scale (remove model.normalize)"))
+        return problems
+
+    def prediction(self, scores, class_names: list[str], top: int) -> dict:
+        raise TypeError("a GAN generates images; it does not predict")
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (Binary(), Multiclass(), Multilabel(), Regression(), Adversarial())}
 TASK_NAMES = tuple(TASKS)
 ACTIVATIONS = ("sigmoid", "softmax", "linear")
 LOSSES = tuple(sorted({loss for task in TASKS.values() for loss in task.losses.values()}))
-# Label encodings each task accepts; the first is the default.
-LABEL_ENCODINGS = {name: tuple(task.losses) for name, task in TASKS.items()}
+LABELS = tuple(dict.fromkeys(labels for task in TASKS.values() for labels in task.losses))
 
 
-def check_head(
-    task_name: str, labels: str, activation: str | None, loss: str | None
-) -> list[str]:
-    """Problems with a recipe's restated head; an empty list when it agrees with the table."""
-    task = TASKS[task_name]
-    problems = []
-    if labels not in task.losses:
-        allowed = ", ".join(task.losses)
-        problems.append(
-            f"labels '{labels}' do not fit a {task_name} task (allowed: {allowed}); {task.pairing}."
-        )
-        return problems
-    if activation is not None and activation != task.activation:
-        hint = ""
-        if task_name == "multiclass" and activation == "sigmoid":
-            hint = " (independent sigmoid outputs, one per label, are task type 'multilabel')"
-        problems.append(
-            f"activation '{activation}' contradicts task '{task_name}': {task.pairing}{hint}."
-        )
-    if loss is not None and loss != task.loss(labels):
-        problems.append(f"loss '{loss}' contradicts task '{task_name}': {task.pairing}.")
-    return problems
+def get(name: str) -> Task:
+    """The task object of a recipe's `task.type` (validated by the schema already)."""
+    return TASKS[name]
 
 
-def check_outputs(task_name: str, num_outputs: int) -> str | None:
-    """A problem when the dataset's number of classes does not fit the task, else None."""
-    if task_name == "binary" and num_outputs > 2:
-        return (
-            f"task 'binary' needs a dataset with 2 classes, this one has {num_outputs}: "
-            "use task type 'multiclass' (softmax) for one label out of N, "
-            "or 'multilabel' (sigmoid per class) for several labels at once"
-        )
-    if task_name == "adversarial":
-        return None  # the labels are not used
-    if task_name in ("multiclass", "multilabel") and num_outputs < 2:
-        return f"task '{task_name}' needs at least 2 classes, the dataset has {num_outputs}"
-    return None
-
-
-def output_units(task_name: str, num_outputs: int) -> int:
-    """Units of the output layer: 1 for binary, else N from the dataset's metadata."""
-    return 1 if TASKS[task_name].single_unit else num_outputs
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors improve downwards; accuracy and AUC upwards."""
+    return metric.removeprefix("val_").endswith(("loss", "mae", "mse", "error"))
 
 
 class Head(list):
@@ -154,85 +351,23 @@ class Head(list):
     gives a fresh copy for a second classifier (GoogLeNet's auxiliary heads).
     """
 
-    def __init__(self, task_name: str, num_outputs: int, name: str = "head"):
-        super().__init__(_output_layers(task_name, num_outputs, name))
-        self.task_name, self.num_outputs = task_name, num_outputs
+    def __init__(self, task: Task, num_outputs: int, name: str = "head"):
+        super().__init__(_output_layers(task, num_outputs, name))
+        self.task, self.num_outputs = task, num_outputs
 
     def named(self, name: str) -> "Head":
-        return Head(self.task_name, self.num_outputs, name)
+        return Head(self.task, self.num_outputs, name)
 
 
-def head_layers(task_name: str, num_outputs: int, name: str = "head") -> Head:
-    """The output layers for a task: a Dense layer and, unless linear, its activation."""
-    return Head(task_name, num_outputs, name)
-
-
-def _output_layers(task_name: str, num_outputs: int, name: str) -> list:
+def _output_layers(task: Task, num_outputs: int, name: str) -> list:
     """The activation is a separate layer (as in the Keras Sequential examples) and is kept in
     float32, so a model trained under mixed precision still returns float32 probabilities.
     """
     import keras
 
-    task = TASKS[task_name]
-    layers = [keras.layers.Dense(output_units(task_name, num_outputs), name=f"{name}_dense")]
+    layers = [keras.layers.Dense(task.units(num_outputs), name=f"{name}_dense")]
     if task.activation == "softmax":
         layers.append(keras.layers.Softmax(name=f"{name}_softmax", dtype="float32"))
-    elif task.activation == "sigmoid":
-        layers.append(keras.layers.Activation("sigmoid", name=f"{name}_sigmoid", dtype="float32"))
     else:
-        layers.append(keras.layers.Activation("linear", name=f"{name}_linear", dtype="float32"))
+        layers.append(keras.layers.Activation(task.activation, name=f"{name}_{task.activation}", dtype="float32"))
     return layers
-
-
-def loss_object(task_name: str, labels: str, label_smoothing: float = 0.0):
-    """The Keras loss for a task and label encoding, optionally with smoothed targets."""
-    import keras
-
-    name = TASKS[task_name].loss(labels)
-    if not label_smoothing:
-        return keras.losses.get(name)
-    if name == "categorical_crossentropy":
-        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-    if name == "binary_crossentropy":
-        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-    raise ValueError(f"{name} has no label smoothing; multiclass smoothing needs one-hot labels")
-
-
-def metric_objects(task_name: str, labels: str) -> list:
-    """The default metrics of a task, named so that logs read `accuracy`, `auc`, `mae`."""
-    import keras
-
-    if task_name == "multiclass":
-        accuracy = (
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-            if labels == "integer"
-            else keras.metrics.CategoricalAccuracy(name="accuracy")
-        )
-        return [accuracy]
-    if task_name == "binary":
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
-    if task_name == "multilabel":
-        return [
-            keras.metrics.BinaryAccuracy(name="accuracy"),
-            keras.metrics.AUC(name="auc", multi_label=True),
-        ]
-    if task_name == "adversarial":
-        return []  # the GAN model tracks d_loss and g_loss itself
-    return [keras.metrics.MeanAbsoluteError(name="mae")]
-
-
-def main_metric(task_name: str) -> str:
-    """The metric that recipes state their target in and that curves.png plots."""
-    return TASKS[task_name].metrics[0]
-
-
-def lower_is_better(metric: str) -> bool:
-    """Losses and errors improve downwards; accuracy and AUC upwards."""
-    return metric.removeprefix("val_").endswith(("loss", "mae", "mse", "error"))
-
-
-def curves(task_name: str) -> tuple[str, str]:
-    """The two quantities curves.png plots per epoch."""
-    if task_name == "adversarial":
-        return ("d_loss", "g_loss")
-    return ("loss", main_metric(task_name))

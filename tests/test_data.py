@@ -5,16 +5,17 @@ import socket
 import numpy as np
 import tensorflow as tf
 
-from dlrecipes.data import get_source
-from dlrecipes.data.pipeline import epoch_stream, label_transform
+from dlrecipes.data import source_of
+from dlrecipes import tasks
+from dlrecipes.data.pipeline import epoch_stream
 from dlrecipes.data.tfds import network_reachable
 from dlrecipes.loader import load_recipe
 
 
 def test_signature_from_json_agrees_with_tfds():
-    mnist = get_source(load_recipe("mnist-cnn").recipe.data)
+    mnist = source_of(load_recipe("mnist-cnn").recipe)
     assert mnist.signature() == mnist.train_signature()  # unnamed classes: "0".."9" in both
-    source = get_source(load_recipe("fashion-mnist-cnn").recipe.data)
+    source = source_of(load_recipe("fashion-mnist-cnn").recipe)
     from_json = source.signature()
     from_tfds = source.train_signature()
     assert from_json.input_shape == from_tfds.input_shape == (28, 28, 1)
@@ -30,18 +31,18 @@ def test_known_metadata_agrees_with_tfds():
     from dlrecipes.data.tfds import KNOWN
 
     for name in ("mnist-cnn", "fashion-mnist-cnn"):
-        source = get_source(load_recipe(name).recipe.data)
+        source = source_of(load_recipe(name).recipe)
         assert KNOWN[source.options.name] == source.train_signature()
 
 
 def test_pipeline_scales_pixels_and_batches():
     recipe = load_recipe("mnist-dnn", ["data.splits.train=train[:300]"]).recipe
-    source = get_source(recipe.data)
+    source = source_of(recipe)
     raw = source.load()
     assert raw["train"].element_spec[0].dtype == tf.uint8  # raw until the pipeline
     ds = epoch_stream(
         raw["train"], first_epoch=0, last_epoch=1, steps_per_epoch=3, preprocess=source.preprocess,
-        targets=label_transform("multiclass", "integer", 10), batch_size=128, seed=0, shuffle_buffer=300, cache=True,
+        targets=tasks.get("multiclass").targets("integer", 10), batch_size=128, seed=0, shuffle_buffer=300, cache=True,
     )
     sizes, seen = [], []
     for x, y in ds:
@@ -54,10 +55,10 @@ def test_pipeline_scales_pixels_and_batches():
 
 
 def test_one_hot_and_binary_targets():
-    one_hot = label_transform("multiclass", "one_hot", 10)(tf.constant([3, 0]))
+    one_hot = tasks.get("multiclass").targets("one_hot", 10)(tf.constant([3, 0]))
     np.testing.assert_array_equal(one_hot.numpy().argmax(1), [3, 0])
     assert one_hot.shape == (2, 10)
-    binary = label_transform("binary", "integer", 2)(tf.constant([1, 0]))
+    binary = tasks.get("binary").targets("integer", 2)(tf.constant([1, 0]))
     assert binary.shape == (2, 1) and binary.dtype == tf.float32
 
 

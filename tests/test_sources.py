@@ -5,7 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from dlrecipes.data import get_source
+from dlrecipes import tasks
+from dlrecipes.data import get_source, source_of
 from dlrecipes.errors import RecipeError
 from dlrecipes.loader import load_recipe, validate
 
@@ -30,7 +31,7 @@ def idx_data(tmp_path, n=200, **extra):
             "test": {"images": "test-images", "labels": "test-labels"}, "validation": 0.25, **extra}
     recipe = validate({"name": "t", "description": "t", "task": {"type": "multiclass"},
                        "data": data, "model": {"arch": "dnn"}}, source="test")
-    return get_source(recipe.data), images, labels
+    return source_of(recipe), images, labels
 
 
 def test_idx_files_become_the_same_examples_as_tfds_would_give(tmp_path):
@@ -50,23 +51,23 @@ def test_bad_idx_files_are_clear_errors(tmp_path):
     source, _, _ = idx_data(tmp_path)
     (tmp_path / "test-images").write_bytes(b"\x00\x00\x08\x03" + (40).to_bytes(4, "big") + b"\x00" * 10)
     with pytest.raises(RecipeError, match="header promises"):
-        get_source(source.options).train_signature()
+        get_source(source.options, source.task).train_signature()
     (tmp_path / "test-images").write_text("P5 not idx")
     with pytest.raises(RecipeError, match="not an IDX file"):
-        get_source(source.options).load()
+        get_source(source.options, source.task).load()
     source, _, _ = idx_data(tmp_path, classes=["a", "b"])
     with pytest.raises(RecipeError, match="names only 2 classes"):
         source.signature()
     write_idx(tmp_path / "test-labels", np.zeros(0, dtype=np.uint8))
     with pytest.raises(RecipeError, match="test-labels holds no labels"):
-        get_source(source.options).signature()
+        get_source(source.options, source.task).signature()
 
 
 def test_mnist_idx_files_hold_the_tfds_test_images():
     """Same images as tfds' mnist test split (tfds stores them in another order)."""
     import tensorflow_datasets as tfds
 
-    idx = get_source(load_recipe("mnist-idx-dnn").recipe.data).load()["test"]
+    idx = source_of(load_recipe("mnist-idx-dnn").recipe).load()["test"]
     from_idx = sorted(int(x.sum()) for x, _ in idx.as_numpy_iterator())
     from_tfds = sorted(int(x.sum()) for x, _ in tfds.as_numpy(tfds.load("mnist", split="test", as_supervised=True)))
     assert from_idx == from_tfds
@@ -78,7 +79,7 @@ def series_source(tmp_path, values, **extra):
     data = {"source": "timeseries", "path": str(tmp_path / "s.csv"), "column": "Temp", "window": 3, **extra}
     recipe = validate({"name": "t", "description": "t", "task": {"type": "regression"},
                        "data": data, "model": {"arch": "rnn"}}, source="test")
-    return get_source(recipe.data)
+    return source_of(recipe)
 
 
 def test_series_windows_are_cut_inside_each_time_part(tmp_path):
@@ -136,7 +137,7 @@ def test_table_columns_are_encoded_inside_the_model_and_exports_take_raw_rows(tm
     from conftest import invoke
 
     recipe = load_recipe(str(table_recipe(tmp_path, exclude=["price"]))).recipe
-    source = get_source(recipe.data, task="binary")
+    source = get_source(recipe.data, tasks.get("binary"))
     signature = source.train_signature()
     assert signature.columns == {"size": "numeric", "colour": ["blue", "green", "red"]}
     assert signature.input_shape == (1 + 3 + 1,) and signature.class_names == ("no", "yes")
@@ -166,28 +167,27 @@ def test_table_columns_are_encoded_inside_the_model_and_exports_take_raw_rows(tm
 
 
 def test_table_mistakes_are_clear_errors(tmp_path):
-    recipe = load_recipe(str(table_recipe(tmp_path, "regression", target="colour"))).recipe
+    # Found from the file's header and values by the check phase, so validate refuses them.
     with pytest.raises(RecipeError, match="line 2 .* regression target 'colour' is not a number"):
-        get_source(recipe.data, task="regression").train_signature()
-    recipe = load_recipe(str(table_recipe(tmp_path, target="Sold"))).recipe
+        load_recipe(str(table_recipe(tmp_path, "regression", target="colour")))
     with pytest.raises(RecipeError, match="Did you mean 'sold'"):
-        get_source(recipe.data, task="binary").train_signature()
+        load_recipe(str(table_recipe(tmp_path, target="Sold")))
     recipe = load_recipe(str(table_recipe(tmp_path))).recipe
     path = tmp_path / "shop.csv"
     lines = path.read_text().splitlines()
     lines[5] = "," + lines[5].split(",", 1)[1]  # no size on line 6
     path.write_text("\n".join(lines) + "\n")
-    source = get_source(recipe.data, task="binary")
+    source = get_source(recipe.data, tasks.get("binary"))
     with pytest.raises(RecipeError, match="numeric column 'size' .* is empty on line 6"):
         source.train_signature()
 
 
 def test_table_baselines():
     recipe = load_recipe("boston-housing-dnn").recipe
-    baselines = get_source(recipe.data, task="regression").baselines()
+    baselines = get_source(recipe.data, tasks.get("regression")).baselines()
     assert baselines["linear regression MAE"] < baselines["training-mean MAE"]
     pima = load_recipe("pima-diabetes-dnn").recipe
-    assert get_source(pima.data, task="binary").baselines()["majority class accuracy"] == pytest.approx(0.649, abs=0.01)
+    assert get_source(pima.data, tasks.get("binary")).baselines()["majority class accuracy"] == pytest.approx(0.649, abs=0.01)
 
 
 def test_balanced_class_weights_even_out_the_classes(tmp_path):
@@ -218,7 +218,7 @@ def test_npz_arrays_in_the_keras_layout_and_by_key(tmp_path):
     recipe = validate({"name": "t", "description": "t", "task": {"type": "multiclass"},
                        "data": {"source": "npz", "path": str(tmp_path / "a.npz"), "divide_by": 255},
                        "model": {"arch": "dnn"}}, source="test")
-    source = get_source(recipe.data, task="multiclass")
+    source = get_source(recipe.data, tasks.get("multiclass"))
     signature = source.train_signature()
     assert signature.input_shape == (8, 8, 1) and signature.num_outputs == 5
     assert signature.split_sizes == {"train": 90, "validation": 10, "test": 20}
@@ -230,14 +230,14 @@ def test_npz_arrays_in_the_keras_layout_and_by_key(tmp_path):
             "test": None}
     recipe = validate({"name": "t", "description": "t", "task": {"type": "regression"}, "data": data,
                        "model": {"arch": "dnn"}}, source="test")
-    source = get_source(recipe.data, task="regression")
+    source = get_source(recipe.data, tasks.get("regression"))
     assert source.train_signature().split_sizes == {"train": 70, "validation": 10, "test": 20}  # cut by fractions
     assert source.signature().num_outputs == 1
     bad = validate({"name": "t", "description": "t", "task": {"type": "regression"},
                     "data": {**data, "train": {"inputs": "feature", "labels": "target"}}, "model": {"arch": "dnn"}},
                    source="test")
     with pytest.raises(RecipeError, match="Did you mean 'features'"):
-        get_source(bad.data, task="regression").signature()
+        get_source(bad.data, tasks.get("regression")).signature()
 
 
 def write_images(folder, per_class=12, size=(20, 16)):
@@ -275,7 +275,7 @@ def test_image_folders_train_and_export_takes_encoded_images(tmp_path):
 
     write_images(tmp_path / "images")
     recipe = load_recipe(str(folder_recipe(tmp_path, color_mode="grayscale"))).recipe
-    signature = get_source(recipe.data).train_signature()
+    signature = source_of(recipe).train_signature()
     assert signature.input_shape == (8, 8, 1) and signature.class_names == ("cats", "dogs", "owls")
     assert signature.split_sizes == {"train": 27, "validation": 3, "test": 6}  # 12 per class: 9 / 1 / 2
 
@@ -307,14 +307,14 @@ def test_bad_image_folders_are_clear(tmp_path):
     (images / "dogs" / "broken.png").write_bytes(b"not a png at all")
     recipe = load_recipe(str(folder_recipe(tmp_path))).recipe
     with pytest.raises(RecipeError, match="broken.png is not a readable image"):
-        get_source(recipe.data).train_signature()
-    source = get_source(recipe.data.model_copy(update={"bad_images": "skip"}))
+        source_of(recipe).train_signature()
+    source = get_source(recipe.data.model_copy(update={"bad_images": "skip"}), recipe.task.problem)
     assert sum(source.train_signature().split_sizes.values()) == 30 and len(source.skipped) == 1
     (images / "bats").mkdir()
     with pytest.raises(RecipeError, match="bats has no images"):
-        get_source(recipe.data).train_signature()
+        source_of(recipe).train_signature()
     with pytest.raises(RecipeError, match="not found"):
-        get_source(recipe.data.model_copy(update={"path": str(tmp_path / "nowhere")})).signature()
+        get_source(recipe.data.model_copy(update={"path": str(tmp_path / "nowhere")}), recipe.task.problem).signature()
 
 
 def test_data_inspect_counts_balances_and_shows_examples(tmp_path):
@@ -345,12 +345,12 @@ def test_tables_can_come_as_separate_train_and_test_files(tmp_path):
     (tmp_path / "test.csv").write_text("\n".join([whole[0], *whole[1:21]]) + "\n")
     (tmp_path / "train.csv").write_text("\n".join([whole[0], *whole[21:]]) + "\n")
     data = recipe.data.model_copy(update={"path": str(tmp_path / "train.csv"), "test_path": str(tmp_path / "test.csv")})
-    source = get_source(data, task="binary")
+    source = get_source(data, tasks.get("binary"))
     assert source.train_signature().split_sizes["test"] == 20
     assert sum(source.train_signature().split_sizes.values()) == 120
     (tmp_path / "test.csv").write_text("size,price\n1,2\n")
     with pytest.raises(RecipeError, match="header differs"):
-        get_source(data, task="binary").train_signature()
+        get_source(data, tasks.get("binary")).train_signature()
 
 
 def test_the_image_folder_recipe_trains_on_a_folder_the_test_writes(tmp_path):

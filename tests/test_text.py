@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import invoke
+from dlrecipes import tasks
 from dlrecipes.data import Signature, get_source
 from dlrecipes.data.splits import FractionSplits, split_indices
 from dlrecipes.errors import DataUnavailableError, RecipeError
@@ -32,7 +33,7 @@ def write_messages(path, n_ham=80, n_spam=20):
 
 
 def test_text_lines_split_at_the_first_delimiter_only(tmp_path):
-    source = get_source(text_options(write_messages(tmp_path / "m.tsv"), classes=["ham", "spam"]))
+    source = get_source(text_options(write_messages(tmp_path / "m.tsv"), classes=["ham", "spam"]), tasks.get("binary"))
     datasets = source.load()
     texts = [t.decode() for t, label in datasets["train"].as_numpy_iterator() if label == 0]
     assert any(t.endswith('"ok"\tthen') for t in texts)  # quotes and later tabs kept
@@ -58,15 +59,15 @@ def test_fraction_splits_are_stratified_disjoint_and_seeded():
 
 def test_bad_text_files_are_clear_errors(tmp_path):
     with pytest.raises(DataUnavailableError, match="not found"):
-        get_source(text_options(tmp_path / "absent.tsv")).train_signature()
+        get_source(text_options(tmp_path / "absent.tsv"), tasks.get("binary")).train_signature()
     bad_label = tmp_path / "bad.tsv"
     bad_label.write_text("ham\thello\nspma\tWIN\n")
     with pytest.raises(RecipeError, match=r"line 2 .* label 'spma'"):
-        get_source(text_options(bad_label, classes=["ham", "spam"])).train_signature()
+        get_source(text_options(bad_label, classes=["ham", "spam"]), tasks.get("binary")).train_signature()
     no_tab = tmp_path / "notab.tsv"
     no_tab.write_text("ham hello\n")
     with pytest.raises(RecipeError, match="line 1 .* no '\\\\t'"):
-        get_source(text_options(no_tab)).train_signature()
+        get_source(text_options(no_tab), tasks.get("binary")).train_signature()
 
 
 def test_missing_text_file_exits_3_and_leaves_no_run(tmp_path, monkeypatch):
@@ -109,10 +110,13 @@ def test_rnn_builds_both_apis_and_refuses_mismatched_inputs():
     functional = build_model(rnn_recipe({"units": [8], "api": "functional"}, "regression"), SERIES)
     assert type(sequential).__name__ == "Sequential" and type(functional).__name__ == "Functional"
     assert sequential.count_params() == functional.count_params()
-    with pytest.raises(RecipeError, match="add a `text:` section"):
-        build_model(rnn_recipe({"units": [8]}), Signature((), "string", 2))
-    with pytest.raises(RecipeError, match="vectorizes raw strings"):
-        build_model(rnn_recipe({"units": [8], "text": {}}), SERIES)
+    from dlrecipes.checks import signature_problems
+
+    def about_text(recipe, signature):
+        return [p.message for p in signature_problems(recipe, signature) if p.path == ("model", "text")]
+
+    assert "add a `text:` section" in about_text(rnn_recipe({"units": [8]}), Signature((), "string", 2))[0]
+    assert "vectorizes raw strings" in about_text(rnn_recipe({"units": [8], "text": {}}, "regression"), SERIES)[0]
 
 
 def test_lstm_learns_windows_of_a_series():
@@ -179,11 +183,11 @@ def test_text_folders_one_per_class(tmp_path):
         (tmp_path / "reviews" / name).mkdir(parents=True)
         for i in range(10):
             (tmp_path / "reviews" / name / f"{i}.txt").write_text(f"{words} film number {i}\n")
-    source = get_source(text_options(tmp_path / "reviews"))
+    source = get_source(text_options(tmp_path / "reviews"), tasks.get("binary"))
     signature = source.train_signature()
     assert signature.class_names == ("neg", "pos") and sum(signature.split_sizes.values()) == 20
     texts = {t.decode(): int(y) for t, y in source.load()["train"].as_numpy_iterator()}
     assert all(("awful" in t) == (y == 0) for t, y in texts.items())
     (tmp_path / "reviews" / "meh").mkdir()
     with pytest.raises(RecipeError, match="meh has no text files"):
-        get_source(text_options(tmp_path / "reviews")).train_signature()
+        get_source(text_options(tmp_path / "reviews"), tasks.get("binary")).train_signature()

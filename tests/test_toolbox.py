@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import SMALL, cli, invoke
+from dlrecipes import tasks
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
@@ -55,7 +56,7 @@ def test_plateau_schedule_lowers_the_rate_when_the_loss_stalls():
     compile_model(model, recipe, steps_per_epoch=4)
     x = np.random.default_rng(0).integers(0, 255, (64, 28, 28, 1)).astype("float32") / 255
     y = np.arange(64) % 10
-    model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=training_callbacks(recipe, has_validation=False))
+    model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=training_callbacks(recipe))
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-9 * 0.5**3, rel=1e-3)
 
 
@@ -356,16 +357,17 @@ def test_a_checkpoint_is_restored_in_the_phase_it_was_taken_in():
 def test_watched_quantities_must_be_logged():
     from dlrecipes.train.fit import training_callbacks
 
-    typo = load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_acuracy}"]).recipe
     with pytest.raises(RecipeError, match="Did you mean 'val_accuracy'"):
-        training_callbacks(typo, has_validation=True)
+        load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_acuracy}"])
+    with pytest.raises(RecipeError, match="has no validation split"):
+        load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_loss}", "data.splits.validation=null"])
     watched = load_recipe("mnist-dnn", ["train.early_stopping={monitor: val_accuracy}",
                                         "train.schedule={name: plateau, monitor: val_loss}"]).recipe
-    stop, plateau = training_callbacks(watched, has_validation=True, auxiliary=True)[::-1]
+    stop, plateau = training_callbacks(watched, auxiliary=True)[::-1]
     assert stop.monitor == "val_head_accuracy"  # the main output's name with auxiliary classifiers
     assert plateau.monitor == "val_loss"
     gan = load_recipe("mnist-dcgan", ["train.early_stopping={monitor: g_loss}"]).recipe
-    assert training_callbacks(gan, has_validation=False)[0].monitor == "g_loss"
+    assert training_callbacks(gan)[0].monitor == "g_loss"
 
 
 def test_review_edge_cases_are_clear_errors(tmp_path):
@@ -374,7 +376,7 @@ def test_review_edge_cases_are_clear_errors(tmp_path):
     from dlrecipes.train.transfer import is_head
 
     with pytest.raises(RecipeError, match="not for a GAN"):
-        build_model(load_recipe("mnist-dcgan", ["model.normalize=standardize"]).recipe, MNIST)
+        load_recipe("mnist-dcgan", ["model.normalize=standardize"])
     with pytest.raises(RecipeError, match="use_ema"):
         load_recipe("mnist-dcgan", ["train.optimizer.use_ema=true"])
     inception = load_recipe("mnist-dnn", ["model={arch: inception, width: 0.25, auxiliary: true, normalize: center}"]).recipe
@@ -392,4 +394,4 @@ def test_review_edge_cases_are_clear_errors(tmp_path):
                      "data": {"source": "text", "path": str(binary)}, "model": {"arch": "rnn", "text": {}}},
                     source="test").data
     with pytest.raises(RecipeError, match="UTF-8"):
-        get_source(data).train_signature()
+        get_source(data, tasks.get("multiclass")).train_signature()

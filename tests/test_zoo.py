@@ -75,9 +75,9 @@ def test_vgg_small_images_pass_all_five_stages():
 
 
 def local(name: str) -> bool:
-    from dlrecipes.data import get_source
+    from dlrecipes.data import source_of
 
-    return get_source(load_recipe(name).recipe.data).is_local()
+    return source_of(load_recipe(name).recipe).is_local()
 
 
 LOCAL = sorted(n for n in all_recipes() if local(n))

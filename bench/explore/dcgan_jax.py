@@ -61,7 +61,7 @@ N_TRAIN = int(len(x_train) * 0.9)
 
 def build(arch, options, task, n):
     entry = get_model(arch)
-    return entry.build(entry.options(arch=arch, **options), (28, 28, 1), tasks.head_layers(task, n))
+    return entry.build(entry.options(arch=arch, **options), (28, 28, 1), tasks.get(task).head(n))
 
 
 def judge_model():

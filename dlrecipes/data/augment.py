@@ -19,21 +19,20 @@ using them trains on one-hot labels with categorical cross-entropy.
 from __future__ import annotations
 
 from dlrecipes.errors import RecipeError
-from dlrecipes.options import LAYERS, SOFT_LABELS, AugmentStep
+from dlrecipes.options import LAYERS, SOFT_LABELS
 
-def soft_labels(steps: list[AugmentStep]) -> bool:
+
+def soft_labels(steps: list) -> bool:
     return any(step.name in SOFT_LABELS for step in steps)
 
 
-def build_layers(steps: list[AugmentStep], input_shape: tuple[int, ...], seed: int) -> list:
+def build_layers(steps: list, input_shape: tuple[int, ...], seed: int) -> list:
     """The Keras layers of the steps; a wrong argument is a RecipeError naming the step."""
     import keras
 
     layers = []
     for i, step in enumerate(steps):
         where = f"train.augment[{i}] ({step.name})"
-        if len(input_shape) != 3:
-            raise RecipeError(f"augmentation works on images; this dataset's inputs are shaped {input_shape}.", where=where)
         arguments = {"seed": seed + i, **step.arguments}
         if step.name == "cutout":
             arguments.setdefault("fill_value", 0.0)

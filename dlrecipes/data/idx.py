@@ -3,7 +3,10 @@
 IDX (LeCun et al., http://yann.lecun.com/exdb/mnist/): a big-endian header - two zero
 bytes, a type code, the number of dimensions, each dimension's size - then the values.
 Files may be gzipped. Images of N x H x W become (H, W, 1) uint8 examples, exactly as
-the tfds data, so the same recipes and pipeline apply; labels are the class ids.
+the tfds data, so the same recipes and pipeline apply; labels are the class ids, named
+'0'..'N-1' (`classes` picks among them). Both must be unsigned bytes (type 0x08), as
+MNIST's are: read as anything else (int8 wraps pixels over 127 to negative values) an
+image trains to a fraction of its accuracy without any error, so other types are refused.
 
 The test split comes from its own files; the validation split is a seeded, stratified
 fraction of the training files.
@@ -11,7 +14,6 @@ fraction of the training files.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 from functools import cached_property
 from pathlib import Path
@@ -22,12 +24,13 @@ from pydantic import Field, PositiveFloat
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import FractionSplits, split_indices
+from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_indices
 from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
 
 # IDX type codes and the NumPy types they hold (big-endian).
 TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+UNSIGNED_BYTE = 0x08  # the one type images and labels may have
 
 
 class IdxPair(Section):
@@ -42,12 +45,12 @@ class IdxOptions(Section):
     test: IdxPair
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the training files held out to watch training.")
     seed: int = Field(0, description="Seed of the validation cut (stratified by class).")
-    classes: list[str] | None = Field(None, description="Class names in id order; '0'..'N-1' when omitted.")
+    classes: list[str] | None = Field(None, description=f"Label ids, as '0'..'N-1'. {CLASSES_HELP}")
     divide_by: PositiveFloat | None = Field(None, description="Inputs are divided by this, in training and in exports.")
 
 
 def read_header(path: Path):
-    """(dtype, shape) from an IDX file's header, without reading its values."""
+    """(type code, shape) from an IDX file's header, without reading its values."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -59,7 +62,24 @@ def read_header(path: Path):
     except (OSError, EOFError) as err:
         raise RecipeError(f"cannot read {path}: {err}.", where=str(path), fix="check the file (a truncated download?)") from None
     shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(head[3]))
-    return TYPES[head[2]], shape
+    return head[2], shape
+
+
+def require_bytes(path: Path, code: int, shape: tuple, ndims: tuple[int, ...], what: str, where: str) -> None:
+    """Refuse an IDX file of `what` that does not hold unsigned bytes in `ndims` dimensions."""
+    import numpy as np
+
+    if code != UNSIGNED_BYTE:
+        raise RecipeError(
+            f"{path} holds IDX type 0x{code:02X} ({np.dtype(TYPES[code]).name}); {what} must be unsigned bytes, "
+            "type 0x08 (uint8).",
+            where=f"{path} ({where})",
+            fix="write the file with type byte 0x08 and values 0..255 (as MNIST's files are), or save other "
+                "types with numpy and use the npz source",
+        )
+    if len(shape) not in ndims:
+        raise RecipeError(f"{path} has {len(shape)} dimensions {shape}; {what} take {' or '.join(map(str, ndims))}.",
+                          where=f"{path} ({where})", fix=f"give the IDX file of the {what}")
 
 
 def read_idx(path: Path):
@@ -88,8 +108,12 @@ def read_idx(path: Path):
 
 @register_source("idx", IdxOptions)
 class IdxSource:
-    def __init__(self, options: IdxOptions):
+    def __init__(self, options: IdxOptions, task):
         self.options = options
+        self.task = task
+
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "validation", "test") if self.options.validation else ("train", "test")
 
     def _files(self):
         o = self.options
@@ -99,33 +123,42 @@ class IdxSource:
         return all(is_present(p, self.options.data_dir) for pair in self._files().values() for p in pair)
 
     def signature(self) -> Signature:
-        """From the images' header and the labels alone (cheap: `list` and `describe`)."""
-        import numpy as np
-
-        o = self.options
-        dtype, shape = read_header(find_file(o.train.images, o.data_dir, where="data.train.images"))
-        num_classes = max(int(labels.max()) for labels in self._labels.values()) + 1
-        names = tuple(o.classes) if o.classes else tuple(str(i) for i in range(num_classes))
-        if len(names) < num_classes:
-            raise RecipeError(f"the labels go up to {num_classes - 1}, but data.classes names only {len(names)} classes.",
-                              where="data.classes", fix="name every class, in id order")
-        example = shape[1:] + ((1,) if len(shape) == 3 else ())
-        return Signature(tuple(int(d) for d in example), str(np.dtype(dtype).newbyteorder("=")), len(names), names)
+        """From the images' headers and the labels alone (cheap: `list` and `describe`)."""
+        shapes = {}
+        for role, (images_file, _) in self._files().items():
+            path = find_file(images_file, self.options.data_dir, where=f"data.{role}.images")
+            code, shape = read_header(path)
+            require_bytes(path, code, shape, (3, 4), "images", f"data.{role}.images")
+            shapes[role] = shape
+        example = shapes["train"][1:] + ((1,) if len(shapes["train"]) == 3 else ())
+        sizes = {role: len(rows) for role, rows in self._train_rows.items()}
+        sizes["test"] = int((self._ids["test"] >= 0).sum())
+        names = self._selection.names
+        return Signature(tuple(int(d) for d in example), "uint8", len(names), names, sizes)
 
     def train_signature(self) -> Signature:
-        sizes = {role: len(rows) for role, rows in self._train_rows.items()}
-        sizes["test"] = len(self._arrays["test"][1])
-        return dataclasses.replace(self.signature(), split_sizes=sizes)
+        """The signature, once every file has been read whole and checked against it."""
+        import numpy as np
+
+        signature = self.signature()
+        self._arrays  # noqa: B018 - read now, so a corrupt file stops training before it starts
+        train = self._ids["train"][self._train_rows["train"]]
+        check_training_classes(self.task, np.bincount(train, minlength=len(signature.class_names)),
+                               signature.class_names, where=f"{self.options.train.labels} (data.train.labels)",
+                               fix="give training files with examples of every class")
+        return signature
 
     def load(self) -> dict:
         import tensorflow as tf
 
-        images, labels = self._arrays["train"]
+        self.signature()  # the files' types, checked before any is read whole
+        images = self._arrays["train"]
         datasets = {}
         for role, rows in self._train_rows.items():
-            datasets[role] = tf.data.Dataset.from_tensor_slices((self._shaped(images[rows]), labels[rows]))
-        test_images, test_labels = self._arrays["test"]
-        datasets["test"] = tf.data.Dataset.from_tensor_slices((self._shaped(test_images), test_labels))
+            datasets[role] = tf.data.Dataset.from_tensor_slices((self._shaped(images[rows]), self._ids["train"][rows]))
+        test_rows = (self._ids["test"] >= 0).nonzero()[0]
+        datasets["test"] = tf.data.Dataset.from_tensor_slices(
+            (self._shaped(self._arrays["test"][test_rows]), self._ids["test"][test_rows]))
         return datasets
 
     def preprocess(self, x):
@@ -142,33 +175,56 @@ class IdxSource:
         """'train' / 'test' -> class ids, read once for the signature and the data."""
         labels = {}
         for role, (_, labels_file) in self._files().items():
-            ids = read_idx(find_file(labels_file, self.options.data_dir, where=f"data.{role}.labels")).astype("int64")
+            path = find_file(labels_file, self.options.data_dir, where=f"data.{role}.labels")
+            code, shape = read_header(path)
+            require_bytes(path, code, shape, (1,), "labels", f"data.{role}.labels")
+            ids = read_idx(path).astype("int64")
             if not len(ids):
                 raise RecipeError(f"{labels_file} holds no labels.", where=f"data.{role}.labels",
                                   fix="give the labels file that belongs to the images")
-            if ids.min() < 0:
-                raise RecipeError(f"{labels_file} holds a negative label ({ids.min()}).", where=f"data.{role}.labels")
             labels[role] = ids
         return labels
 
     @cached_property
+    def _selection(self):
+        """The classes kept (data.classes) out of the ids the labels use, '0'..'N-1'."""
+        count = max(int(labels.max()) for labels in self._labels.values()) + 1
+        files = dict.fromkeys([self.options.train.labels, self.options.test.labels])  # once when the same
+        return select_classes([str(i) for i in range(count)], self.options.classes,
+                              of=f"the labels in {' and '.join(files)}")
+
+    @cached_property
+    def _ids(self) -> dict:
+        """'train' / 'test' -> each example's class id after data.classes, -1: left out."""
+        return {role: self._selection.relabel(labels) for role, labels in self._labels.items()}
+
+    @cached_property
     def _arrays(self) -> dict:
+        """'train' / 'test' -> the images, each file read whole and checked against its labels."""
         arrays = {}
         for role, (images_file, labels_file) in self._files().items():
             images = read_idx(find_file(images_file, self.options.data_dir, where=f"data.{role}.images"))
-            labels = self._labels[role]
-            if len(images) != len(labels):
-                raise RecipeError(f"{images_file} has {len(images)} examples but {labels_file} has {len(labels)} labels.",
+            if len(images) != len(self._labels[role]):
+                raise RecipeError(f"{images_file} has {len(images)} examples but {labels_file} has "
+                                  f"{len(self._labels[role])} labels.",
                                   where=f"data.{role}", fix="pair each images file with its own labels file")
-            arrays[role] = (images, labels)
+            arrays[role] = images
+        if arrays["test"].shape[1:] != arrays["train"].shape[1:]:
+            raise RecipeError(f"the test images are {arrays['test'].shape[1:]}, the training images "
+                              f"{arrays['train'].shape[1:]}.", where="data.test.images",
+                              fix="give test images of the training images' size")
         return arrays
 
     @cached_property
     def _train_rows(self) -> dict:
-        labels = self._arrays["train"][1]
+        """role -> rows of the training files: the kept examples, the validation fraction cut off."""
+        import numpy as np
+
+        ids = self._ids["train"]
+        rows = np.flatnonzero(ids >= 0)
         if not self.options.validation:
-            return {"train": list(range(len(labels)))}
+            return {"train": rows}
         # No test fraction: the test split has its own files.
         splits = FractionSplits.model_construct(validation=self.options.validation, test=0.0,
                                                 seed=self.options.seed, stratify=True)
-        return split_indices(labels, splits)
+        return {role: rows[picked] for role, picked in split_indices(ids[rows], splits).items()}

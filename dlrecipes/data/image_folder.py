@@ -5,7 +5,9 @@ once, up front, so a corrupt file is found before training starts - reported as 
 naming it, or skipped and counted (`bad_images: skip`) - rather than halfway through an
 epoch. Images are resized to `image_size` and converted to `color_mode`, and kept as
 uint8, as tfds' images are. The test split is a folder of its own (`test_path`, same
-class sub-folders) or a seeded, stratified fraction, like the validation split.
+class sub-folders) or a seeded, stratified fraction, like the validation split. The
+classes are the sub-folders' names, sorted; `classes` keeps some of them, in its order,
+and the other folders are not read at all.
 
 An export takes encoded images (PNG, JPEG, GIF, BMP bytes): decoding and resizing are
 part of its graph.
@@ -23,7 +25,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import FractionSplits, split_arrays
+from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_arrays
 from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
 
@@ -39,17 +41,20 @@ class ImageFolderOptions(Section):
     image_size: tuple[PositiveInt, PositiveInt] = Field((64, 64), strict=False, description="Height and width images are resized to.")
     color_mode: Literal["grayscale", "rgb", "rgba"] = Field("rgb", description="Channels the model sees.")
     bad_images: Literal["error", "skip"] = Field("error", description="A file that does not decode: stop, or skip it.")
+    classes: list[str] | None = Field(None, description=f"Sub-folder names. {CLASSES_HELP}")
     split: FractionSplits = FractionSplits(validation=0.1, test=0.2)
     divide_by: PositiveFloat | None = Field(255, description="Inputs are divided by this, in training and in exports.")
 
 
 @register_source("image_folder", ImageFolderOptions)
 class ImageFolderSource:
-    task = None
-
-    def __init__(self, options: ImageFolderOptions):
+    def __init__(self, options: ImageFolderOptions, task):
         self.options = options
+        self.task = task
         self.skipped: list[str] = []
+
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "validation", "test") if self.options.split.validation else ("train", "test")
 
     def is_local(self) -> bool:
         return is_present(self.options.path, self.options.data_dir)
@@ -60,8 +65,15 @@ class ImageFolderSource:
         return Signature((h, w, CHANNELS[self.options.color_mode]), "uint8", len(classes), tuple(classes))
 
     def train_signature(self) -> Signature:
+        import numpy as np
+
         sizes = {role: len(rows) for role, (_, rows) in self._where.items()}
-        return dataclasses.replace(self.signature(), split_sizes=sizes)
+        signature = dataclasses.replace(self.signature(), split_sizes=sizes)
+        folder, rows = self._where["train"]
+        check_training_classes(self.task, np.bincount(self._decoded[folder][1][rows], minlength=signature.num_outputs),
+                               signature.class_names, where=f"{self.options.path} (data.path)",
+                               fix="give the training folder readable images of every class")
+        return signature
 
     def load(self) -> dict:
         import tensorflow as tf
@@ -101,26 +113,29 @@ class ImageFolderSource:
 
     @cached_property
     def _files(self) -> dict[str, dict[str, list[Path]]]:
-        """'train' / 'test' -> class -> its image files, sorted."""
+        """'train' / 'test' -> each kept class (in class-id order) -> its image files, sorted."""
         o = self.options
         found = {}
         for role, path in (("train", o.path), ("test", o.test_path)):
             if path is None:
                 continue
-            folder = self._folder(path, f"data.{'path' if role == 'train' else 'test_path'}")
-            classes = {d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in EXTENSIONS)
-                       for d in sorted(folder.iterdir()) if d.is_dir()}
-            if len(classes) < 2:
-                raise RecipeError(f"{folder} has {len(classes)} class sub-folder(s); classification needs at least 2.",
-                                  where="data.path", fix="put each class's images in a sub-folder named after it")
+            where = f"data.{'path' if role == 'train' else 'test_path'}"
+            folder = self._folder(path, where)
+            names = [d.name for d in sorted(folder.iterdir()) if d.is_dir()]
+            if len(names) < 2:
+                raise RecipeError(f"{folder} has {len(names)} class sub-folder(s); classification needs at least 2.",
+                                  where=where, fix="put each class's images in a sub-folder named after it")
+            if role == "test" and o.classes is None and names != list(found["train"]):
+                raise RecipeError(f"the test folder's classes {names} differ from {list(found['train'])}.",
+                                  where="data.test_path", fix="give both folders the same class sub-folders")
+            kept = select_classes(names, o.classes, of=f"{folder} (its sub-folders)").names
+            classes = {name: sorted(f for f in (folder / name).iterdir() if f.suffix.lower() in EXTENSIONS)
+                       for name in kept}
             empty = [name for name, files in classes.items() if not files]
             if empty:
                 raise RecipeError(f"class folder {folder / empty[0]} has no images ({', '.join(sorted(EXTENSIONS))}).",
-                                  where="data.path", fix="add images to it, or remove the folder")
+                                  where=where, fix="add images to it, or remove the folder")
             found[role] = classes
-        if "test" in found and list(found["test"]) != list(found["train"]):
-            raise RecipeError(f"the test folder's classes {list(found['test'])} differ from {list(found['train'])}.",
-                              where="data.test_path", fix="give both folders the same class sub-folders")
         return found
 
     @cached_property

@@ -20,22 +20,6 @@ def scaled(x, divide_by: float | None):
     return x / divide_by if divide_by else x
 
 
-def label_transform(task_name: str, labels: str, num_outputs: int) -> Callable:
-    """How raw labels become training targets for the task's loss."""
-    import tensorflow as tf
-
-    def transform(y):
-        if task_name == "multiclass" and labels == "one_hot" and y.shape.rank == 1:
-            return tf.one_hot(tf.cast(y, tf.int32), num_outputs)
-        if task_name in ("binary", "regression", "multilabel"):
-            y = tf.cast(y, tf.float32)
-            # Targets take the shape of the output, (batch, units), so the loss never broadcasts.
-            return tf.reshape(y, (-1, 1)) if y.shape.rank == 1 else y
-        return y
-
-    return transform
-
-
 def batched(ds, *, preprocess: Callable, targets: Callable, batch_size: int, cache: bool):
     """Batches of (model inputs, targets) for `evaluate` and validation, in stored order."""
     import tensorflow as tf

@@ -5,6 +5,9 @@ them into token ids (adapted on the training split only), so an exported model t
 strings too. Nothing here escapes or unquotes: a line is split at the first delimiter
 (the last when the label comes second), because messages may contain stray quotes and
 delimiters of their own (the SMS Spam Collection has both).
+
+The classes are the labels found (sorted), or the sub-folders' names for a folder of text
+files; `classes` keeps some of them, in its order, and leaves the other lines out.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import Field
 
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import FractionSplits, split_indices
+from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_indices
 from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
 
@@ -30,15 +33,19 @@ class TextOptions(Section):
     header: bool = Field(False, description="Skip the first line.")
     classes: list[str] | None = Field(
         None, min_length=2,
-        description="Label values in class-id order (binary: negative first); sorted labels when omitted.",
+        description=f"Labels (or sub-folder names); binary: negative first. {CLASSES_HELP}",
     )
     split: FractionSplits = FractionSplits()
 
 
 @register_source("text", TextOptions)
 class TextSource:
-    def __init__(self, options: TextOptions):
+    def __init__(self, options: TextOptions, task):
         self.options = options
+        self.task = task
+
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "validation", "test") if self.options.split.validation else ("train", "test")
 
     def is_local(self) -> bool:
         return is_present(self.options.path, self.options.data_dir)
@@ -50,8 +57,14 @@ class TextSource:
         return self.train_signature()
 
     def train_signature(self) -> Signature:
+        import numpy as np
+
         texts, labels, classes = self._rows
         sizes = {role: len(rows) for role, rows in self._indices.items()}
+        train = np.asarray(labels, dtype="int64")[self._indices["train"]]
+        check_training_classes(self.task, np.bincount(train, minlength=len(classes)), classes,
+                               where=f"{self._path} (data.path, data.split)",
+                               fix="give the file lines of every class (and keep data.split.stratify on)")
         return Signature((), "string", len(classes), tuple(classes), sizes)
 
     def load(self) -> dict:
@@ -105,29 +118,25 @@ class TextSource:
             pairs.append((number, label.strip(), text))
         if not pairs:
             raise RecipeError(f"{self._path} has no examples.", where="data.path")
-        found = sorted({label for _, label, _ in pairs})
-        classes = o.classes or found
-        ids = {name: i for i, name in enumerate(classes)}
+        first_line = {}
         for number, label, _ in pairs:
-            if label not in ids:
-                raise RecipeError(
-                    f"line {number} of {self._path} has label {label!r}, not one of data.classes {classes}.",
-                    where="data.classes",
-                    fix=f"list every label the file uses (found: {found}), or fix that line",
-                )
-        return [text for _, _, text in pairs], [ids[label] for _, label, _ in pairs], list(classes)
+            first_line.setdefault(label, number)
+        # Shown when data.classes names a label the file lacks: often a typo on one of these lines.
+        left_out = [f"line {number} of {self._path} has label {label!r}, which data.classes {o.classes} leaves out"
+                    for label, number in first_line.items() if o.classes and label not in o.classes]
+        classes = select_classes(sorted(first_line), o.classes, of=f"the labels of {self._path}",
+                                 details=left_out[:3]).names
+        ids = {name: i for i, name in enumerate(classes)}
+        kept = [(label, text) for _, label, text in pairs if label in ids]
+        return [text for _, text in kept], [ids[label] for label, _ in kept], list(classes)
 
     def _folder_rows(self) -> tuple[list[str], list[int], list[str]]:
         """One sub-folder per class, one text per file (the layout of IMDB's aclImdb)."""
         folders = {d.name: d for d in sorted(self._path.iterdir()) if d.is_dir()}
-        classes = self.options.classes or list(folders)
-        missing = [name for name in classes if name not in folders]
-        if len(classes) < 2 or missing:
-            raise RecipeError(
-                f"{self._path} needs one sub-folder per class; found {list(folders)}"
-                + (f", missing {missing}" if missing else "") + ".",
-                where="data.path / data.classes", fix="put each class's text files in a sub-folder named after it",
-            )
+        if len(folders) < 2:
+            raise RecipeError(f"{self._path} needs one sub-folder per class; found {list(folders)}.",
+                              where="data.path", fix="put each class's text files in a sub-folder named after it")
+        classes = select_classes(list(folders), self.options.classes, of=f"{self._path} (its sub-folders)").names
         texts, labels = [], []
         for class_id, name in enumerate(classes):
             files = sorted(f for f in folders[name].iterdir() if f.is_file() and not f.name.startswith("."))

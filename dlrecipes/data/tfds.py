@@ -7,13 +7,20 @@ tfds downloads a dataset that is not prepared, but offline its downloader retrie
 minutes before failing. So before loading we check `builder.is_prepared()` and, when the
 data is missing and the network is not reachable, fail at once with a message that says
 how to supply the data.
+
+`classes` keeps some of the dataset's classes (matched against its class names: '0'..'9'
+for mnist, 'T-shirt/top', ... for fashion_mnist), in its order. The metadata does not say
+how many examples of each class a split holds, so their labels are counted once - without
+decoding the images - and the filtered splits keep a known size for counting epochs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +28,7 @@ from pydantic import Field, PositiveFloat
 
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
+from dlrecipes.data.splits import CLASSES_HELP, ClassSelection, check_training_classes, select_classes
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
 from dlrecipes.schema import Section
 
@@ -68,6 +76,7 @@ class TfdsOptions(Section):
         None, description="Folder of prepared tfds data; TFDS_DATA_DIR or ~/tensorflow_datasets when omitted."
     )
     splits: Splits = Splits()
+    classes: list[str] | None = Field(None, description=f"The dataset's class names. {CLASSES_HELP}")
     divide_by: PositiveFloat | None = Field(
         None, description="Inputs are divided by this (255 maps pixels to [0, 1]), in training and in exports."
     )
@@ -90,9 +99,14 @@ def network_reachable(address: tuple[str, int] | None = None) -> bool:
 
 @register_source("tfds", TfdsOptions)
 class TfdsSource:
-    def __init__(self, options: TfdsOptions):
+    def __init__(self, options: TfdsOptions, task):
         self.options = options
+        self.task = task
         self.data_dir = Path(options.data_dir).expanduser() if options.data_dir else default_data_dir()
+        self._counts: dict = {}  # role -> examples per class id, counted once
+
+    def splits(self) -> tuple[str, ...]:
+        return tuple(role for role, split in self.options.splits.model_dump().items() if split)
 
     @property
     def full_name(self) -> str:
@@ -105,10 +119,25 @@ class TfdsSource:
         """Read from the prepared data's JSON when present; else ask tfds (imports TF)."""
         prepared = self._prepared_dir()
         if prepared is not None:
-            return _signature_from_json(prepared)
+            return self._selected(_signature_from_json(prepared))
         if self.options.name in KNOWN:
-            return KNOWN[self.options.name]
-        return _signature_from_info(self._builder().info)
+            return self._selected(KNOWN[self.options.name])
+        return self._selected(_signature_from_info(self._builder().info))
+
+    def _selected(self, signature: Signature) -> Signature:
+        """The signature of the classes data.classes keeps. How many examples of them each
+        split holds is not in the metadata: `train_signature` counts them."""
+        if self.options.classes is None:
+            return signature
+        names = self._selection(signature).names
+        return dataclasses.replace(signature, num_outputs=len(names), class_names=names, split_sizes={})
+
+    def _selection(self, signature: Signature) -> ClassSelection:
+        if signature.labels != "class_ids":
+            raise RecipeError(f"data.classes picks classes, and the labels of tfds dataset '{self.options.name}' "
+                              "are values, not classes.", where="data.classes", fix="remove data.classes")
+        names = signature.class_names or tuple(str(i) for i in range(signature.num_outputs))
+        return select_classes(names, self.options.classes, of=f"tfds dataset '{self.options.name}'")
 
     def is_local(self) -> bool:
         """Whether the prepared data is on this machine (nothing to download)."""
@@ -166,25 +195,81 @@ class TfdsSource:
 
     def load(self) -> dict:
         """The recipe's splits as unbatched (inputs, label) datasets in their raw dtype."""
-        builder = self.ensure_available()
+        import tensorflow as tf
+
         datasets = {}
-        for role, split in self.options.splits.model_dump().items():
-            if split is None:
-                continue
-            try:
-                datasets[role] = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-            except (ValueError, KeyError) as err:
-                available = ", ".join(builder.info.splits)
-                raise RecipeError(
-                    f"split '{split}' is not valid for dataset '{self.options.name}': {err}",
-                    where=f"data.splits.{role}",
-                    fix=f"use one of the dataset's splits ({available}), optionally sliced like 'train[:90%]'",
-                ) from None
+        for role in self.splits():
+            ds = self._as_dataset(role, as_supervised=True, shuffle_files=False)
+            if self.options.classes is not None:
+                # Filtering forgets the size; the pipeline counts epochs by it.
+                size = int(self._kept_counts(role).sum())
+                ds = self._class_selection.relabel_dataset(ds).apply(tf.data.experimental.assert_cardinality(size))
+            datasets[role] = ds
         return datasets
 
     def train_signature(self) -> Signature:
-        """The signature from tfds itself, once the data is available (used for training)."""
-        return _signature_from_info(self.ensure_available().info)
+        """The signature from tfds itself, once the data is available (used for training).
+
+        A classifier's training split is counted, to refuse one that holds a single class;
+        with data.classes every split is counted, for its size after filtering.
+        """
+        full = _signature_from_info(self._available.info)
+        signature = self._selected(full)
+        if full.labels != "class_ids":
+            return signature
+        if self.task.one_label_per_example:
+            check_training_classes(
+                self.task, self._kept_counts("train"), signature.class_names,
+                where=f"data.splits.train ('{self.options.splits.train}')",
+                fix="train on a split with examples of every class (a wider slice, e.g. 'train[:90%]')",
+            )
+        if self.options.classes is not None:
+            sizes = {role: int(self._kept_counts(role).sum()) for role in self.splits()}
+            signature = dataclasses.replace(signature, split_sizes=sizes)
+        return signature
+
+    # -- counting -------------------------------------------------------------------------
+
+    @cached_property
+    def _available(self):
+        return self.ensure_available()
+
+    @cached_property
+    def _class_selection(self) -> ClassSelection:
+        return self._selection(_signature_from_info(self._available.info))
+
+    def _as_dataset(self, role: str, **options):
+        split = getattr(self.options.splits, role)
+        builder = self._available
+        try:
+            return builder.as_dataset(split=split, **options)
+        except (ValueError, KeyError) as err:
+            available = ", ".join(builder.info.splits)
+            raise RecipeError(
+                f"split '{split}' is not valid for dataset '{self.options.name}': {err}",
+                where=f"data.splits.{role}",
+                fix=f"use one of the dataset's splits ({available}), optionally sliced like 'train[:90%]'",
+            ) from None
+
+    def _kept_counts(self, role: str):
+        """Examples of each kept class in the role's split, in data.classes order."""
+        return self._label_counts(role)[list(self._class_selection.source_ids)]
+
+    def _label_counts(self, role: str):
+        """Examples per class id in the role's split, read from the labels alone: the inputs
+        are left encoded (`SkipDecoding`), so counting 60,000 MNIST labels takes a second."""
+        if role not in self._counts:
+            import numpy as np
+            import tensorflow_datasets as tfds
+
+            input_key, label_key = self._available.info.supervised_keys
+            total = self._available.info.features[label_key].num_classes
+            ds = self._as_dataset(role, decoders={input_key: tfds.decode.SkipDecoding()}, shuffle_files=False)
+            counts = np.zeros(total, dtype="int64")
+            for labels in ds.map(lambda example: example[label_key]).batch(8192).as_numpy_iterator():
+                counts += np.bincount(labels, minlength=total)
+            self._counts[role] = counts
+        return self._counts[role]
 
     def preprocess(self, x):
         import tensorflow as tf
@@ -205,6 +290,7 @@ def _signature_from_info(info) -> Signature:
         num_outputs=int(num_outputs),
         class_names=names,
         split_sizes={name: split.num_examples for name, split in info.splits.items()},
+        labels="class_ids" if getattr(target, "num_classes", None) else "values",
     )
 
 
@@ -247,4 +333,5 @@ def _signature_from_json(path: Path) -> Signature:
         num_outputs=num_outputs,
         class_names=names,
         split_sizes=sizes,
+        labels="class_ids" if "classLabel" in target else "values",
     )

@@ -11,13 +11,13 @@ test part.
 
 from __future__ import annotations
 
-import csv
+import math
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from dlrecipes.data.files import find_file, is_present
+from dlrecipes.data.files import csv_records, find_file, is_present
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.schema import Section
@@ -46,20 +46,24 @@ class TimeseriesOptions(Section):
 
 @register_source("timeseries", TimeseriesOptions)
 class TimeseriesSource:
-    def __init__(self, options: TimeseriesOptions):
+    def __init__(self, options: TimeseriesOptions, task):
         self.options = options
+        self.task = task
+
+    def splits(self) -> tuple[str, ...]:
+        return ("train", "validation", "test") if self.options.split.validation else ("train", "test")
 
     def is_local(self) -> bool:
         return is_present(self.options.path, self.options.data_dir)
 
     def signature(self) -> Signature:
         """Windows of one feature; one regression output. Needs no reading of the file."""
-        return Signature((self.options.window, 1), "float32", 1)
+        return Signature((self.options.window, 1), "float32", 1, labels="values")
 
     def train_signature(self) -> Signature:
         sizes = {role: max(0, len(part) - self.options.window - self.options.horizon + 1)
                  for role, part in self._parts.items()}
-        return Signature((self.options.window, 1), "float32", 1, None, sizes)
+        return Signature((self.options.window, 1), "float32", 1, None, sizes, labels="values")
 
     def load(self) -> dict:
         import keras
@@ -96,24 +100,26 @@ class TimeseriesSource:
     def _series(self) -> list[float]:
         o = self.options
         path = find_file(o.path, o.data_dir)
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, [])
-            if o.column not in header:
+        records = csv_records(path, "data.path")
+        _, header = next(records, (1, []))
+        if o.column not in header:
+            raise RecipeError(
+                f"{path} has no column '{o.column}'.{did_you_mean(o.column, header)}",
+                where="data.column", fix=f"use one of: {', '.join(header)}",
+            )
+        index = header.index(o.column)
+        values = []
+        for line, row in records:
+            try:
+                value = float(row[index])
+                if not math.isfinite(value):  # 'nan' and 'inf' parse, then train to NaN
+                    raise ValueError(value)
+                values.append(value)
+            except (ValueError, IndexError):
                 raise RecipeError(
-                    f"{path} has no column '{o.column}'.{did_you_mean(o.column, header)}",
-                    where="data.column", fix=f"use one of: {', '.join(header)}",
-                )
-            index = header.index(o.column)
-            values = []
-            for number, row in enumerate(reader, start=2):
-                try:
-                    values.append(float(row[index]))
-                except (ValueError, IndexError):
-                    raise RecipeError(
-                        f"line {number} of {path}: '{o.column}' is not a number ({row[index] if index < len(row) else 'missing'!r}).",
-                        where="data.column", fix="a series column holds one number per row",
-                    ) from None
+                    f"line {line} of {path}: '{o.column}' is not a number ({row[index] if index < len(row) else 'missing'!r}).",
+                    where=f"{path}, line {line}, column '{o.column}'", fix="a series column holds one number per row",
+                ) from None
         return values
 
     @cached_property

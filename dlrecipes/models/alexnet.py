@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from dlrecipes.models.common import ModelOptions, stack
+from dlrecipes.models.common import ModelOptions, spatial_problems, stack
 from dlrecipes.models.registry import register_model
 
 # (filters of conv1..conv5, kernel and stride of conv1, dense units)
@@ -33,8 +33,15 @@ class AlexNetOptions(ModelOptions):
     lrn: bool = Field(True, description="Local response normalisation after conv1 and conv2.")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout after each hidden dense layer.")
 
+    def input_problems(self, signature) -> list[tuple[str, str]]:
+        _, (kernel, stride), _ = VARIANTS[self.variant]
+        pad = "valid" if self.variant == "imagenet" else "same"
+        pool = (3, 2, pad)
+        steps = [(kernel, stride, pad), pool, (5, 1, "same"), pool, (3, 1, "same"), pool]
+        return spatial_problems("alexnet", "variant", signature, steps, "variant: small suits 28-32 px images")
 
-@register_model("alexnet", AlexNetOptions)
+
+@register_model("alexnet", AlexNetOptions, inputs=("images",))
 def alexnet(options: AlexNetOptions, input_shape: tuple[int, ...], head: list):
     """AlexNet (Krizhevsky et al. 2012), one tower."""
     import keras

@@ -7,33 +7,49 @@ layers with dropout sit between the last block and the head.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.models.common import Activation, ModelOptions, activation_layer, stack
+from dlrecipes.models.common import (
+    MAX_LAYERS,
+    Activation,
+    Kernel,
+    ModelOptions,
+    Units,
+    activation_layer,
+    spatial_problems,
+    stack,
+)
 from dlrecipes.models.registry import register_model
 
 
 class CNNOptions(ModelOptions):
     arch: Literal["cnn"]
-    blocks: list[list[PositiveInt]] = Field(
+    blocks: list[Annotated[list[Units], Field(min_length=1, max_length=MAX_LAYERS)]] = Field(
         [[32], [64]],
         min_length=1,
+        max_length=MAX_LAYERS,
         description="Filters of each convolution, one list per block; a 2x2 max-pool ends each block.",
     )
-    kernel_size: PositiveInt = 3
+    kernel_size: Kernel = 3
     padding: Literal["same", "valid"] = "same"
     activation: Activation = "relu"
     batch_norm: bool = Field(False, description="BatchNormalization after each convolution.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after each block.")
-    dense: list[PositiveInt] = Field([], description="Units of Dense layers before the head.")
+    dense: list[Units] = Field([], max_length=MAX_LAYERS, description="Units of Dense layers before the head.")
     dense_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="Dropout after each Dense layer (after Flatten when there is none)."
     )
 
+    def input_problems(self, signature) -> list[tuple[str, str]]:
+        steps = []
+        for filters in self.blocks:
+            steps += [(self.kernel_size, 1, self.padding)] * len(filters) + [(2, 2, "valid")]
+        return spatial_problems("cnn", "blocks", signature, steps, "use fewer blocks, padding: same, or larger images")
 
-@register_model("cnn", CNNOptions)
+
+@register_model("cnn", CNNOptions, inputs=("images",))
 def cnn(options: CNNOptions, input_shape: tuple[int, ...], head: list):
     """Convolutional network: conv blocks with max-pooling, then dense layers."""
     import keras

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section
+
+# Layer sizes have a ceiling so that `validate` refuses what no machine can build: one Dense
+# layer of 65,536 x 65,536 weights is already 16 GiB, and a 10^12-unit layer would end
+# `describe` in a MemoryError instead of a message.
+Units = Annotated[int, Field(ge=1, le=65_536)]
+Kernel = Annotated[int, Field(ge=1, le=64)]
+MAX_LAYERS = 256  # of a list of layers or blocks: deeper stacks are typos, not experiments
 
 Activation = Literal["relu", "elu", "gelu", "selu", "swish", "tanh", "sigmoid", "leaky_relu"]
 
@@ -33,6 +39,11 @@ class ModelOptions(Section):
         None, description="Layers kept fixed while training: 'all_but_head' or a list of layer names."
     )
 
+    def input_problems(self, signature) -> list[tuple[str, str]]:
+        """(key, message) for inputs of the declared kind this architecture still cannot take
+        (e.g. sizes). `dlrecipes.checks` asks before anything is built; none by default."""
+        return []
+
 
 def activation_layer(name: str, layer_name: str):
     """An activation as its own layer, as the Keras examples write `ReLU()`."""
@@ -56,16 +67,6 @@ def stack(layers: list, input_shape: tuple[int, ...], api: str, name: str, dtype
     for layer in layers:
         x = layer(x)
     return keras.Model(inputs, x, name=name)
-
-
-def require_functional(options: ModelOptions, arch: str) -> None:
-    """Refuse `api: sequential` for topologies with branches (ResNet, Inception)."""
-    if options.api != "functional":
-        raise RecipeError(
-            f"architecture '{arch}' has branching blocks and cannot be built as keras.Sequential. "
-            f"Received: model.api={options.api!r}",
-            fix="set model.api: functional",
-        )
 
 
 # Auxiliary classifiers (GoogLeNet's) are extra outputs that only shape training. A builder
@@ -206,3 +207,23 @@ def with_table_inputs(model, columns: dict):
             encoded.append(one_hot_lookup(list(kind), f"{name}_lookup")(inputs[name]))
     features = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
     return keras.Model(inputs, model(features), name=model.name)
+
+
+def spatial_problems(arch: str, key: str, signature, steps: list[tuple[int, int, str]], fix: str) -> list[tuple[str, str]]:
+    """A problem when `steps` - (kernel, stride, padding) of each convolution and pooling,
+    in order - shrink the image to nothing, as Keras computes output sizes ('valid':
+    (n - k) // s + 1, 'same': ceil(n / s)); names the smallest input that fits."""
+
+    def fits(n: int) -> bool:
+        for kernel, stride, padding in steps:
+            n = (n - kernel) // stride + 1 if padding == "valid" else -(-n // stride)
+            if n < 1:
+                return False
+        return True
+
+    height, width = signature.input_shape[:2]
+    if fits(height) and fits(width):
+        return []
+    smallest = next(n for n in range(1, 4096) if fits(n))
+    return [(key, f"architecture '{arch}' with these options shrinks {height}x{width} images to nothing "
+                     f"(it needs at least {smallest}x{smallest}): {fix}")]

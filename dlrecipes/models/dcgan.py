@@ -20,32 +20,39 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.errors import RecipeError
-from dlrecipes.models.common import ModelOptions
+from dlrecipes.models.common import Kernel, ModelOptions, Units
 from dlrecipes.models.registry import register_model
 
 
 class DcganOptions(ModelOptions):
     arch: Literal["dcgan"]
     api: Literal["sequential", "functional"] = "sequential"
-    latent_dim: PositiveInt = Field(100, description="Size of the generator's random input (the paper's 100).")
-    filters: PositiveInt = Field(64, description="Filters of the discriminator's first convolution; doubled after.")
-    generator_filters: list[PositiveInt] | None = Field(
+    latent_dim: Units = Field(100, description="Size of the generator's random input (the paper's 100).")
+    filters: Units = Field(64, description="Filters of the discriminator's first convolution; doubled after.")
+    generator_filters: list[Units] | None = Field(
         None, min_length=2,
         description=("Channels of the projected H/4 x W/4 map, then of each transposed convolution before the "
                      "output; all but the last keep the size (stride 1), the last and the output double it. "
                      "Default [2 x filters, filters]."),
     )
-    kernel_size: PositiveInt = Field(4, description="Kernel of every (transposed) convolution; the paper's is 5.")
+    kernel_size: Kernel = Field(4, description="Kernel of every (transposed) convolution; the paper's is 5.")
     discriminator_batch_norm: bool = Field(True, description="Batch norm after the discriminator's second convolution (the paper).")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout in the discriminator (see dropout_each_conv).")
     dropout_each_conv: bool = Field(False, description="Dropout after every convolution instead of before the head.")
     label_smoothing: float = Field(0.1, ge=0.0, lt=0.5, description="Real images are labelled 1 minus this.")
 
+    def input_problems(self, signature) -> list[tuple[str, str]]:
+        height, width = signature.input_shape[:2]
+        if height % 4 or width % 4:
+            return [("arch", f"dcgan generates images whose height and width divide by 4 (two stride-2 "
+                             f"upsamplings); the dataset's are {height}x{width}. Use an image dataset such as "
+                             "mnist (28x28) or cifar10 (32x32)")]
+        return []
 
-@register_model("dcgan", DcganOptions)
+
+@register_model("dcgan", DcganOptions, inputs=("images",), generative=True)
 def dcgan(options: DcganOptions, input_shape: tuple[int, ...], head: list):
     """DCGAN (Radford et al. 2016): generator and discriminator, adversarial train_step."""
     import keras
@@ -53,12 +60,6 @@ def dcgan(options: DcganOptions, input_shape: tuple[int, ...], head: list):
     from dlrecipes.adversarial import GAN
     from dlrecipes.models.common import stack
 
-    if len(input_shape) != 3 or input_shape[0] % 4 or input_shape[1] % 4:
-        raise RecipeError(
-            f"dcgan generates images whose height and width divide by 4; the dataset's are {input_shape}.",
-            where="data",
-            fix="use an image dataset such as mnist (28x28) or cifar10 (32x32)",
-        )
     layers = keras.layers
     height, width, channels = input_shape
     f, k = options.filters, options.kernel_size

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.models.common import Activation, ModelOptions, activation_layer, stack
+from dlrecipes.models.common import MAX_LAYERS, Activation, ModelOptions, Units, activation_layer, stack
 from dlrecipes.models.registry import register_model
 
 
 class DNNOptions(ModelOptions):
     arch: Literal["dnn"]
-    hidden: list[PositiveInt] = Field(
-        [256, 128], min_length=1, description="Units of each hidden Dense layer, input to output."
+    hidden: list[Units] = Field(
+        [256, 128], min_length=1, max_length=MAX_LAYERS, description="Units of each hidden Dense layer, input to output."
     )
     activation: Activation = "relu"
     batch_norm: bool = Field(False, description="BatchNormalization between Dense and activation.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout rate after each hidden layer.")
 
 
-@register_model("dnn", DNNOptions)
+@register_model("dnn", DNNOptions, inputs=("vectors", "table", "images", "sequences"))
 def dnn(options: DNNOptions, input_shape: tuple[int, ...], head: list):
     """Multilayer perceptron: Flatten, then Dense + activation per hidden layer."""
     import keras

@@ -24,7 +24,6 @@ from pydantic import Field
 
 from dlrecipes.models.common import (
     ModelOptions,
-    require_functional,
     with_auxiliary_outputs,
 )
 from dlrecipes.models.registry import register_model
@@ -47,7 +46,9 @@ POOL_BEFORE = {"4a", "5a"}
 
 class InceptionOptions(ModelOptions):
     arch: Literal["inception"]
-    api: Literal["sequential", "functional"] = "functional"
+    api: Literal["functional"] = Field(
+        "functional", description="Branching blocks cannot be built as keras.Sequential: functional only."
+    )
     variant: Literal["imagenet", "small"] = Field("small", description="imagenet: Table 1; small: 3x3 stem for 28-32 px images.")
     width: float = Field(1.0, gt=0, le=2, description="small: multiplier on every module's widths.")
     dropout: float = Field(0.4, ge=0.0, lt=1.0, description="Dropout before the classifier (the paper's 40%).")
@@ -90,12 +91,11 @@ def auxiliary_classifier(x, head, name, scale):
     return x
 
 
-@register_model("inception", InceptionOptions)
+@register_model("inception", InceptionOptions, inputs=("images",))
 def inception(options: InceptionOptions, input_shape: tuple[int, ...], head: list):
     """Inception v1 / GoogLeNet (Szegedy et al. 2015)."""
     import keras
 
-    require_functional(options, "inception")
     layers = keras.layers
     inputs = keras.Input(input_shape, name="inputs")
     if options.variant == "imagenet":

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.models.common import ModelOptions, stack
+from dlrecipes.models.common import Kernel, ModelOptions, Units, stack
 from dlrecipes.models.registry import register_model
 from dlrecipes.schema import Section
 
 
 class MLPConvBlock(Section):
-    filters: PositiveInt = Field(..., description="Channels of the k x k convolution and of both 1x1 convolutions.")
-    kernel_size: PositiveInt = 3
-    strides: PositiveInt = 1
+    filters: Units = Field(..., description="Channels of the k x k convolution and of both 1x1 convolutions.")
+    kernel_size: Kernel = 3
+    strides: Kernel = 1
 
 
 class NINOptions(ModelOptions):
@@ -39,7 +39,7 @@ class NINOptions(ModelOptions):
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout after each pooled block.")
 
 
-@register_model("nin", NINOptions)
+@register_model("nin", NINOptions, inputs=("images",))
 def nin(options: NINOptions, input_shape: tuple[int, ...], head: list):
     """Network in Network (Lin et al. 2014): MLPConv blocks and global average pooling."""
     import keras

@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from dlrecipes.models.common import ModelOptions, require_functional
+from dlrecipes.models.common import ModelOptions
 from dlrecipes.models.registry import register_model
 
 # ImageNet family: (block type, blocks per stage) for the stages of 64, 128, 256, 512 filters.
@@ -40,7 +40,9 @@ BN_EPSILON = 1.001e-5  # as keras.applications
 
 class ResNetOptions(ModelOptions):
     arch: Literal["resnet"]
-    api: Literal["sequential", "functional"] = "functional"
+    api: Literal["functional"] = Field(
+        "functional", description="Branching blocks cannot be built as keras.Sequential: functional only."
+    )
     family: Literal["cifar", "imagenet"] = Field(
         "cifar", description="cifar: 3 stages of basic blocks (6n+2 layers); imagenet: 4 stages and a 7x7 stem."
     )
@@ -49,8 +51,8 @@ class ResNetOptions(ModelOptions):
 
     @model_validator(mode="after")
     def _depth_fits_family(self):
-        if self.family == "cifar" and (self.depth < 8 or (self.depth - 2) % 6):
-            raise ValueError(f"a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110). Received: depth={self.depth}")
+        if self.family == "cifar" and (self.depth < 8 or self.depth > 1202 or (self.depth - 2) % 6):
+            raise ValueError(f"a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, up to the paper's 1202). Received: depth={self.depth}")
         if self.family == "imagenet" and self.depth not in IMAGENET:
             raise ValueError(f"an ImageNet ResNet has depth 18, 34, 50, 101 or 152. Received: depth={self.depth}")
         return self
@@ -116,12 +118,11 @@ def stack_residual_blocks(x, block, filters, blocks, stride, name, version):
     return x
 
 
-@register_model("resnet", ResNetOptions)
+@register_model("resnet", ResNetOptions, inputs=("images",))
 def resnet(options: ResNetOptions, input_shape: tuple[int, ...], head: list):
     """ResNet v1/v2, CIFAR (6n+2) and ImageNet (18-152) families (He et al. 2016)."""
     import keras
 
-    require_functional(options, "resnet")
     layers = keras.layers
     inputs = keras.Input(input_shape, name="inputs")
     v1 = options.version == 1

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.errors import RecipeError
-from dlrecipes.models.common import ModelOptions, stack, text_vectorization
+from dlrecipes.models.common import MAX_LAYERS, ModelOptions, Units, stack, text_vectorization
 from dlrecipes.models.registry import register_model
 from dlrecipes.schema import Section
 
@@ -32,42 +31,37 @@ CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 class TextInput(Section):
-    max_tokens: PositiveInt = Field(20_000, description="Vocabulary size, the most frequent words of the training split.")
-    sequence_length: PositiveInt = Field(200, description="Token ids per text: longer texts are cut, shorter padded.")
-    embedding_dim: PositiveInt = Field(64, description="Size of each word vector.")
+    max_tokens: int = Field(20_000, ge=2, le=10_000_000, description="Vocabulary size, the most frequent words of the training split.")
+    sequence_length: int = Field(200, ge=1, le=100_000, description="Token ids per text: longer texts are cut, shorter padded.")
+    embedding_dim: Units = Field(64, description="Size of each word vector.")
 
 
 class RnnOptions(ModelOptions):
     arch: Literal["rnn"]
     cell: Literal["simple_rnn", "lstm", "gru"] = Field("lstm", description="The recurrent layer.")
-    units: list[PositiveInt] = Field([64], min_length=1, description="Units of each stacked recurrent layer.")
+    units: list[Units] = Field([64], min_length=1, max_length=MAX_LAYERS, description="Units of each stacked recurrent layer.")
     bidirectional: bool = Field(False, description="Read each sequence both ways and concatenate.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout after the recurrent stack.")
-    dense: list[PositiveInt] = Field([], description="Hidden dense layers (ReLU) before the head.")
+    dense: list[Units] = Field([], max_length=MAX_LAYERS, description="Hidden dense layers (ReLU) before the head.")
     text: TextInput | None = Field(None, description="Raw-string inputs: vectorize and embed inside the model.")
 
+    def input_problems(self, signature) -> list[tuple[str, str]]:
+        if signature.kind == "text" and self.text is None:
+            return [("text", "this dataset gives raw text; add a `text:` section (max_tokens, sequence_length, "
+                             "embedding_dim) to vectorize and embed it")]
+        if signature.kind != "text" and self.text is not None:
+            return [("text", f"model.text vectorizes raw strings, but this dataset gives {signature.kind} shaped "
+                             f"{tuple(signature.input_shape)}; remove the `text:` section")]
+        return []
 
-@register_model("rnn", RnnOptions)
+
+@register_model("rnn", RnnOptions, inputs=("sequences", "text"))
 def rnn(options: RnnOptions, input_shape: tuple[int, ...], head: list):
     """Stacked SimpleRNN / LSTM / GRU, optionally bidirectional, for text or series."""
     import keras
 
     layers = keras.layers
     text = options.text
-    if text is None and len(input_shape) != 2:
-        raise RecipeError(
-            f"architecture 'rnn' reads sequences shaped (timesteps, features); "
-            f"this dataset gives {'raw text' if not input_shape else f'inputs shaped {input_shape}'}.",
-            where="model.text",
-            fix="for text add a `text:` section (max_tokens, sequence_length, embedding_dim)"
-            if not input_shape else "use a dataset of windows of a series",
-        )
-    if text is not None and input_shape:
-        raise RecipeError(
-            f"model.text vectorizes raw strings, but this dataset gives inputs shaped {input_shape}.",
-            where="model.text",
-            fix="remove the `text:` section, or use a text dataset",
-        )
     body = []
     if text is not None:
         body += [

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from dlrecipes.models.common import ModelOptions, stack
+from dlrecipes.models.common import ModelOptions, Units, stack
 from dlrecipes.models.registry import register_model
 
 # Convolutions per stage, for the 64, 128, 256, 512, 512 filter stages (Table 1).
@@ -34,12 +34,12 @@ class VGGOptions(ModelOptions):
     arch: Literal["vgg"]
     depth: Literal[11, 13, 16, 19] = Field(16, description="Weight layers: the paper's A, B, D, E configurations.")
     width: float = Field(1.0, gt=0, le=4, description="Multiplier on every layer's filters (0.25 for small images).")
-    fc_units: PositiveInt = Field(4096, description="Units of each of the two hidden dense layers.")
+    fc_units: Units = Field(4096, description="Units of each of the two hidden dense layers.")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout after each hidden dense layer, as in the paper.")
     batch_norm: bool = Field(False, description="BatchNormalization after each convolution (not in the paper).")
 
 
-@register_model("vgg", VGGOptions)
+@register_model("vgg", VGGOptions, inputs=("images",))
 def vgg(options: VGGOptions, input_shape: tuple[int, ...], head: list):
     """VGG-11/13/16/19 (Simonyan & Zisserman 2015)."""
     import keras

@@ -68,7 +68,16 @@ def read_state(run: Path) -> dict:
             where=str(run / FOLDER),
             fix=f"train it again: dlrecipes train {run / 'recipe.yaml'}",
         )
-    return json.loads(path.read_text())
+    from dlrecipes.runs import try_read_json
+
+    state, problem = try_read_json(path)
+    if problem is not None:  # save() renames whole folders into place, so only a hand edit or a disk fault
+        raise RecipeError(
+            f"run '{run.name}' has a damaged checkpoint ({problem}).",
+            where=str(path),
+            fix=f"train it again: dlrecipes train {run / 'recipe.yaml'}",
+        )
+    return state
 
 
 def restore(run: Path, model, state: dict) -> None:

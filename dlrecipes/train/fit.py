@@ -15,11 +15,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
-from dlrecipes import runs, tasks
-from dlrecipes.errors import RecipeError, did_you_mean
+from dlrecipes import checks, runs
+from dlrecipes.errors import RecipeError
 from dlrecipes.train.inputs import (
     adapt_preprocessing,
     balanced_class_weights,
@@ -62,8 +61,9 @@ def compile_model(
     learning_rate = peak
     if constant_rate is None:
         learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
-    loss = tasks.loss_object(recipe.task.type, label_encoding(recipe), train.label_smoothing)
-    metrics = tasks.metric_objects(recipe.task.type, label_encoding(recipe))
+    task = recipe.task.problem
+    loss = task.loss_object(label_encoding(recipe), train.label_smoothing)
+    metrics = task.metric_objects(label_encoding(recipe))
     loss_weights = None
     auxiliary = auxiliary_weights(model)
     if auxiliary:
@@ -120,6 +120,9 @@ class Session:
         data = prepare_data(recipe, replicas=runtime.replicas)
         if data.steps_per_epoch is None:
             raise RecipeError("the training split's size is unknown, so epochs cannot be counted.", where="data")
+        # The same checks `validate` ran, now on the signature read from the examples (the
+        # metadata's may have been missing: data downloaded or supplied since).
+        checks.raise_problems(recipe, checks.signature_problems(recipe, data.signature))
         with runtime.strategy.scope():
             model = build_model(recipe, data.signature)
             adapt_preprocessing(model, data.train_inputs)
@@ -127,9 +130,7 @@ class Session:
             apply_regularizers(model, recipe.train.regularizer)
             transferred = start_from(model, recipe, runs_dir, copy=transfer_weights)
             compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
-        callbacks = training_callbacks(
-            recipe, has_validation="validation" in data.datasets, auxiliary=bool(auxiliary_weights(model))
-        )
+        callbacks = training_callbacks(recipe, auxiliary=bool(auxiliary_weights(model)))
         class_weight = None
         if recipe.train.class_weight == "balanced":
             class_weight = balanced_class_weights(data.train_labels)
@@ -137,6 +138,7 @@ class Session:
             "seed": recipe.train.seed, "epochs": recipe.train.epochs,
             **({"class_weight": {str(k): round(v, 4) for k, v in class_weight.items()}} if class_weight else {}),
             **({"skipped_files": data.source.skipped} if getattr(data.source, "skipped", None) else {}),
+            **({"data_notes": data.notes} if data.notes else {}),
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
                         "steps_per_execution": model.steps_per_execution,
                         "global_batch_size": data.batch_size},
@@ -228,9 +230,9 @@ class Session:
             test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
             save_results(run, recipe, model, history.rows, test)
             checkpoint.remove(run)
-            runs.update(run, status=runs.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
+            runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
         except KeyboardInterrupt:
-            runs.update(run, status="interrupted", finished=runs.utc_now())
+            runs.update(run, status=runs.RunStatus.INTERRUPTED, finished=runs.utc_now())
             done = len(history.rows)
             if (run / checkpoint.FOLDER).is_dir():
                 console.print(
@@ -247,7 +249,7 @@ class Session:
                 )
             raise
         except BaseException as err:
-            runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
+            runs.update(run, status=runs.RunStatus.FAILED, finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
             raise
         return run
 
@@ -263,17 +265,17 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     session = Session.build(recipe, runs_dir)
     run = runs.create(runs_dir, recipe.name)
     runs.update(run, **session.record)
-    for note in session.runtime.notes:
+    for note in [*session.runtime.notes, *session.data.notes]:
         console.print(f"[yellow]note:[/] {note}")
     if session.record.get("skipped_files"):
         skipped = session.record["skipped_files"]
         console.print(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
     try:
-        runs.write_atomic(run / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        runs.write_recipe(run, recipe)
         runs.write_json(run / "signature.json", dataclasses.asdict(session.data.signature))
         runs.write_json(run / "env.json", environment())
     except BaseException as err:
-        runs.update(run, status="failed", finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
+        runs.update(run, status=runs.RunStatus.FAILED, finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
         raise
     console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
     return session.fit(run, console)
@@ -285,13 +287,13 @@ def resume(run: Path, *, console: Console | None = None) -> Path:
 
     console = console or Console(stderr=True)
     status = runs.info(run).get("status")
-    if status == runs.COMPLETE:
+    if status == runs.RunStatus.COMPLETE:
         raise RecipeError(f"run '{run.name}' is complete; there is nothing to resume.", where=str(run))
     state = checkpoint.read_state(run)
     recipe = runs.load_run_recipe(run)
     # The checkpoint holds the weights; init_from's source run is not read again.
     session = Session.build(recipe, run.parent, transfer_weights=False)
-    runs.update(run, status="running", resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"], error=None)
+    runs.update(run, status=runs.RunStatus.RUNNING, resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"], error=None)
     console.print(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}")
     return session.fit(run, console, resumed=state)
 
@@ -312,47 +314,25 @@ def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:
     return record
 
 
-def training_callbacks(recipe, has_validation: bool, auxiliary: bool = False) -> list:
-    """The schedule's and early stopping's callbacks; checked before any run exists.
+def training_callbacks(recipe, auxiliary: bool = False) -> list:
+    """The schedule's and early stopping's callbacks.
 
-    A watched quantity must be one the training logs: the loss or a task metric, `val_`
-    ones only with a validation split. With auxiliary classifiers Keras logs the main
-    output's metrics as `head_accuracy`, so the watch is pointed there.
+    What they watch was checked with the recipe (`checks.monitor_problems`). With auxiliary
+    classifiers Keras logs the main output's metrics as `head_accuracy`, so the watch is
+    pointed there.
     """
     from dlrecipes.models.common import MAIN_OUTPUT
     from dlrecipes.train.early_stopping import early_stopping_callback
     from dlrecipes.train.schedules import schedule_callbacks
 
-    train = recipe.train
-    task = tasks.TASKS[recipe.task.type]
-    logged = list(task.metrics) if recipe.task.type == "adversarial" else ["loss", *task.metrics]
-    sections = []
-    if train.schedule.name == "plateau":
-        sections.append(("train.schedule", train.schedule))
-    if train.early_stopping:
-        sections.append(("train.early_stopping", train.early_stopping))
-    monitors = {}
-    for where, section in sections:
-        monitor = section.monitor
+    def watched(monitor: str) -> str:
         bare = monitor.removeprefix("val_")
-        if bare not in logged:
-            allowed = ", ".join(logged + [f"val_{name}" for name in logged])
-            raise RecipeError(
-                f"{where}.monitor '{monitor}' is not logged by this training.{did_you_mean(monitor, allowed.split(', '))}",
-                where=f"{where}.monitor", fix=f"watch one of: {allowed}",
-            )
-        if monitor.startswith("val_") and not has_validation:
-            raise RecipeError(
-                f"{where}.monitor is '{monitor}', but the recipe has no validation split to compute it on.",
-                where=f"{where}.monitor",
-                fix="add a validation split to data (e.g. splits.validation) or watch a training quantity",
-            )
-        if auxiliary and bare != "loss":
-            monitor = monitor.replace(bare, f"{MAIN_OUTPUT}_{bare}")
-        monitors[where] = monitor
-    callbacks = schedule_callbacks(train.schedule, monitors.get("train.schedule"))
+        return monitor.replace(bare, f"{MAIN_OUTPUT}_{bare}") if auxiliary and bare != "loss" else monitor
+
+    train = recipe.train
+    callbacks = schedule_callbacks(train.schedule, watched(train.schedule.monitor))
     if train.early_stopping:
-        callbacks.append(early_stopping_callback(train.early_stopping, monitors["train.early_stopping"]))
+        callbacks.append(early_stopping_callback(train.early_stopping, watched(train.early_stopping.monitor)))
     return callbacks
 
 
@@ -372,8 +352,8 @@ def save_results(run: Path, recipe, model, history: list[dict], test: dict) -> N
     model.save(run / ".model.tmp.keras")  # Keras insists on the .keras suffix
     (run / ".model.tmp.keras").replace(run / "model.keras")
     runs.write_json(run / "metrics.json", metrics)
-    plot_curves(history, tasks.curves(recipe.task.type), run / "curves.png", recipe.name)
-    if recipe.task.type == "adversarial":
+    plot_curves(history, recipe.task.problem.curves, run / "curves.png", recipe.name)
+    if recipe.task.problem.generative:
         from dlrecipes.sample import write_samples
 
         write_samples(model, run / "samples.png", n=64, seed=recipe.train.seed)

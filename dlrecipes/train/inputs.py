@@ -3,6 +3,8 @@
 The training split becomes one stream of batches over the epochs to train (each epoch
 shuffled with its own seed, so a resumed run reads the same batches); validation and test
 splits are batched as they are. Labels become the targets the task's loss expects.
+The signature handed on (and written to signature.json) gives the sizes of the splits
+actually read, not the sizes of the dataset's own splits.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from dlrecipes.data import get_source
+from dlrecipes.data import source_of
 from dlrecipes.data.augment import augmenter, build_layers, soft_labels
-from dlrecipes.data.pipeline import batched, epoch_stream, label_transform
+from dlrecipes.data.pipeline import batched, epoch_stream
 
 
 @dataclasses.dataclass
@@ -29,6 +31,7 @@ class Prepared:
     train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
     stream: object = None  # (first_epoch, last_epoch) -> training batches of those epochs
     train_labels: object = None  # the training split's raw labels (unbatched), for class weights
+    notes: list = dataclasses.field(default_factory=list)  # what the source chose that the user should know
 
     def train_stream(self, first_epoch: int, last_epoch: int):
         if self.stream is None:
@@ -38,9 +41,8 @@ class Prepared:
 
 def label_encoding(recipe) -> str:
     """The labels the loss sees: one-hot when label smoothing or mixup / cutmix make them soft."""
-    if recipe.task.type == "multiclass" and (recipe.train.label_smoothing or soft_labels(recipe.train.augment)):
-        return "one_hot"
-    return recipe.task.label_encoding
+    soft = bool(recipe.train.label_smoothing) or soft_labels(recipe.train.augment)
+    return recipe.task.problem.training_labels(recipe.task.label_encoding, soft)
 
 
 def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
@@ -49,10 +51,12 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     Batches are global: `train.batch_size` examples per replica.
     """
     batch_size = recipe.train.batch_size * replicas
-    source = get_source(recipe.data, task=recipe.task.type)
+    source = source_of(recipe)
     raw = source.load()
     signature = source.train_signature()
-    targets = label_transform(recipe.task.type, label_encoding(recipe), signature.num_outputs)
+    signature = dataclasses.replace(signature, split_sizes=used_sizes(raw, signature.split_sizes))
+    notes = list(getattr(source, "notes", []))
+    targets = recipe.task.problem.targets(label_encoding(recipe), signature.num_outputs)
     augment = None
     if recipe.train.augment:
         augment = augmenter(build_layers(recipe.train.augment, tuple(signature.input_shape), recipe.train.seed))
@@ -62,10 +66,9 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
         if role in roles and role != "train"
     }
     if "train" not in raw or "train" not in roles:
-        return Prepared(recipe, source, signature, datasets, None, None, batch_size)
+        return Prepared(recipe, source, signature, datasets, None, None, batch_size, notes=notes)
 
-    n = int(raw["train"].cardinality())
-    n = n if n > 0 else None
+    n = signature.split_sizes.get("train") or None
     steps = math.ceil(n / batch_size) if n else None
 
     def stream(first_epoch: int, last_epoch: int):
@@ -78,7 +81,26 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
 
     train_inputs = raw["train"].map(lambda x, y: x).batch(1024).map(source.preprocess)
     train_labels = raw["train"].map(lambda x, y: y)
-    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs, stream, train_labels)
+    return Prepared(recipe, source, signature, datasets, steps, n, batch_size, train_inputs, stream, train_labels,
+                    notes)
+
+
+def used_sizes(raw: dict, reported: dict) -> dict[str, int]:
+    """role -> examples in each split read: its dataset's cardinality, known without reading
+    it for every source here (tfds resolves a slice such as 'train[:90%]' from its split
+    info, and filtered splits assert their counted size), else what the source reported.
+
+    A tfds source reports its dataset's splits ('train': 60,000 for mnist), not the
+    recipe's slices of them, so the cardinality comes first.
+    """
+    sizes = {}
+    for role, ds in raw.items():
+        n = int(ds.cardinality())
+        if n >= 0:
+            sizes[role] = n
+        elif role in reported:
+            sizes[role] = reported[role]
+    return sizes
 
 
 def balanced_class_weights(labels) -> dict[int, float]:

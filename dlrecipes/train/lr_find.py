@@ -30,7 +30,7 @@ def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path
     from dlrecipes.errors import RecipeError
     from dlrecipes.train.fit import Session, compile_model
 
-    if recipe.task.type == "adversarial":
+    if recipe.task.problem.generative:
         raise RecipeError(
             "lr-find follows one loss; a GAN trains two networks against each other.",
             fix="choose the GAN's rates from its paper (DCGAN: Adam 2e-4, beta_1 0.5)",

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from dlrecipes.errors import RecipeError
-from dlrecipes.options import RuntimeOptions
+from dlrecipes.options import MULTI_WORKER_UNSUPPORTED, RuntimeOptions
 
 
 @dataclass
@@ -69,14 +69,10 @@ def setup(options: RuntimeOptions) -> Runtime:
     notes: list[str] = []
     workers = cluster_workers()
     name = options.strategy
-    if name == "multi-worker" or (name == "auto" and workers > 1):
-        # Keras 3's TensorFlow trainer cannot run model.fit under MultiWorkerMirroredStrategy:
-        # fit() reduces a distributed batch with strategy.reduce, which the collective
-        # strategy refuses (keras-team/keras#20585, reproduced with TF 2.21 / Keras 3.15).
+    if name == "auto" and workers > 1:  # `multi-worker` itself is refused by the schema
         raise RecipeError(
-            "multi-worker training is not supported: Keras 3's model.fit fails under "
-            "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585).",
-            where="runtime.strategy / TF_CONFIG",
+            MULTI_WORKER_UNSUPPORTED + ".",
+            where="TF_CONFIG",
             fix="train on one machine (--strategy mirrored uses all its GPUs), and unset TF_CONFIG",
         )
 

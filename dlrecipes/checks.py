@@ -1,0 +1,152 @@
+"""The one check phase: everything that can be known wrong about a recipe without its examples.
+
+`validate`, `describe`, `list` and `train` all reach a recipe through `loader.load_recipe`,
+which runs the schema (`dlrecipes.recipe`: types, ranges, unknown keys) and then `problems`
+here, so what `validate` accepts, `train` runs. The checks relate the sections to each other
+and to the data's metadata (its `Signature`, read without examples):
+
+- the task's own: the restated head, label smoothing and class weights, the target metric
+  (`tasks.Task.check_recipe`);
+- what early stopping and a plateau schedule watch: a quantity the training logs, `val_`
+  ones only with a validation split;
+- the data against the task (number of classes, what a label is) and against the
+  architecture (the kinds of input it declares, and its own limits);
+- augmentation (images only) and input normalisation (numbers only, not tables).
+
+Training runs `signature_problems` again on the signature it reads from the examples,
+before a run directory exists.
+"""
+
+from __future__ import annotations
+
+from dlrecipes.data import source_of
+from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
+from dlrecipes.models.registry import get_model
+from dlrecipes.tasks import Problem
+
+
+def problems(recipe) -> tuple[list[Problem], object | None]:
+    """(problems, signature): everything wrong, and the data's signature when it is on hand.
+
+    The signature is None when the data is not on this machine yet (a tfds download, your
+    own files): its checks then wait for `train`, which runs them on the data it loads.
+    """
+    task = recipe.task.problem
+    found = task.check_recipe(recipe)
+    source = source_of(recipe)
+    found += monitor_problems(recipe, has_validation="validation" in source.splits())
+    found += architecture_problems(recipe)
+    try:
+        signature = source.signature()
+    except DataUnavailableError:
+        return found, None
+    except RecipeError as error:  # the data is there but does not fit the recipe's data section
+        return found + [Problem(_where(error), str(error.what) + (f" ({error.fix})" if error.fix else ""))], None
+    return found + signature_problems(recipe, signature), signature
+
+
+def _where(error: RecipeError) -> tuple:
+    """A RecipeError's `where` as a key path when it names one (`data.target`), else `data`."""
+    where = error.where or ""
+    if where.replace(".", "").replace("_", "").isalnum() and where.split(".")[0] in ("data", "model", "task", "train"):
+        return tuple(where.split("."))
+    return ("data",)
+
+
+def architecture_problems(recipe) -> list[Problem]:
+    """A GAN architecture needs the adversarial task, and the adversarial task a GAN."""
+    task, entry = recipe.task.problem, get_model(recipe.model.arch)
+    if task.generative and not entry.generative:
+        gans = sorted(name for name, e in _models().items() if e.generative)
+        return [Problem(("model", "arch"), f"task '{task.name}' trains a GAN; architecture '{entry.name}' is not one "
+                                           f"(use {', '.join(gans)})")]
+    if entry.generative and not task.generative:
+        return [Problem(("task", "type"), f"architecture '{entry.name}' is a GAN, trained adversarially: "
+                                          "set task.type: adversarial")]
+    return []
+
+
+def monitor_problems(recipe, has_validation: bool) -> list[Problem]:
+    """A watched quantity must be one the training logs, `val_` ones only with a validation split."""
+    logged = list(recipe.task.problem.logged)
+    allowed = logged + [f"val_{name}" for name in logged]
+    watches = []
+    if recipe.train.schedule.name == "plateau":
+        watches.append((("train", "schedule", "monitor"), recipe.train.schedule.monitor))
+    if recipe.train.early_stopping:
+        watches.append((("train", "early_stopping", "monitor"), recipe.train.early_stopping.monitor))
+    found = []
+    for path, monitor in watches:
+        if monitor.removeprefix("val_") not in logged:
+            found.append(Problem(path, f"'{monitor}' is not logged by this training.{did_you_mean(monitor, allowed)} "
+                                       f"Watch one of: {', '.join(allowed)}."))
+        elif monitor.startswith("val_") and not has_validation:
+            found.append(Problem(path, f"'{monitor}' is computed on a validation split, and this recipe's data has no validation split: "
+                                       "add one to the data section (e.g. splits.validation) or watch a training quantity."))
+    return found
+
+
+def signature_problems(recipe, signature) -> list[Problem]:
+    """What the data, as its signature describes it, cannot do for this task and architecture."""
+    task = recipe.task.problem
+    found = []
+    outputs = task.check_outputs(signature.num_outputs)
+    if outputs:
+        found.append(Problem(("task", "type"), outputs))
+    if task.label_kinds is not None and signature.labels not in task.label_kinds:
+        found.append(Problem(("task", "type"), (
+            f"task '{task.name}' needs labels that are {' or '.join(_LABELS[k] for k in task.label_kinds)}; "
+            f"this dataset's are {_LABELS[signature.labels]}. {task.pairing}")))
+    entry = get_model(recipe.model.arch)
+    kind = signature.kind
+    if kind not in entry.inputs:
+        takes = " or ".join(entry.inputs)
+        others = sorted(name for name, e in _models().items() if kind in e.inputs)
+        found.append(Problem(("model", "arch"), (
+            f"architecture '{entry.name}' takes {takes}; this dataset ({recipe.data.source}) gives {kind}"
+            f"{_shape(signature)}. Architectures for {kind}: {', '.join(others) or 'none'}.")))
+    else:
+        found += [Problem(("model", key), message) for key, message in recipe.model.input_problems(signature)]
+    if recipe.train.augment and kind != "images":
+        found.append(Problem(("train", "augment"),
+                             f"augmentation works on images; this dataset gives {kind}{_shape(signature)} (remove train.augment)"))
+    if recipe.model.normalize != "none":
+        if kind == "text":
+            found.append(Problem(("model", "normalize"), "model.normalize works on numbers; this dataset gives text (remove it)"))
+        elif kind == "table":
+            found.append(Problem(("model", "normalize"),
+                                 "a table's numeric columns are standardised already; model.normalize is not needed (remove it)"))
+    return found
+
+
+_LABELS = {"class_ids": "one class id per example", "multi_hot": "0/1 vectors over the classes (multi-hot)",
+           "values": "numbers (regression targets)"}
+
+
+def _shape(signature) -> str:
+    return f" shaped {tuple(signature.input_shape)}" if signature.input_shape else ""
+
+
+def _models() -> dict:
+    from dlrecipes.models.registry import _MODELS
+
+    return _MODELS
+
+
+def check(recipe):
+    """Raise one RecipeError listing every problem; return the signature (or None)."""
+    found, signature = problems(recipe)
+    raise_problems(recipe, found)
+    return signature
+
+
+def raise_problems(recipe, found: list[Problem]) -> None:
+    if found:
+        raise RecipeError(
+            f"recipe '{recipe.name}' cannot train ({len(found)} problem{'s' if len(found) > 1 else ''}):",
+            details=[f"{_format(p.path)}: {p.message}" for p in found],
+        )
+
+
+def _format(path: tuple) -> str:
+    return ".".join(str(part) for part in path)
