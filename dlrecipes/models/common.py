@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dlrecipes.schema import Section
 
@@ -38,6 +38,18 @@ class ModelOptions(Section):
     freeze: Literal["all_but_head"] | list[str] | None = Field(
         None, description="Layers kept fixed while training: 'all_but_head' or a list of layer names."
     )
+
+    # Residual or inception blocks: a graph, not a stack, so keras.Sequential cannot build it.
+    branching: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _branches_need_functional(self):
+        if self.branching and self.api != "functional":
+            raise ValueError(
+                f"architecture '{self.arch}' has branching blocks and cannot be built as keras.Sequential "
+                f"(set model.api: functional). Received: model.api={self.api!r}"
+            )
+        return self
 
     def input_problems(self, signature) -> list[tuple[str, str]]:
         """(key, message) for inputs of the declared kind this architecture still cannot take

@@ -18,7 +18,7 @@ their losses weighted 0.3; evaluation, saved runs and exports use the main class
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -46,9 +46,8 @@ POOL_BEFORE = {"4a", "5a"}
 
 class InceptionOptions(ModelOptions):
     arch: Literal["inception"]
-    api: Literal["functional"] = Field(
-        "functional", description="Branching blocks cannot be built as keras.Sequential: functional only."
-    )
+    api: Literal["sequential", "functional"] = "functional"
+    branching: ClassVar[bool] = True
     variant: Literal["imagenet", "small"] = Field("small", description="imagenet: Table 1; small: 3x3 stem for 28-32 px images.")
     width: float = Field(1.0, gt=0, le=2, description="small: multiplier on every module's widths.")
     dropout: float = Field(0.4, ge=0.0, lt=1.0, description="Dropout before the classifier (the paper's 40%).")

@@ -20,7 +20,7 @@ last block of each stage.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -40,9 +40,8 @@ BN_EPSILON = 1.001e-5  # as keras.applications
 
 class ResNetOptions(ModelOptions):
     arch: Literal["resnet"]
-    api: Literal["functional"] = Field(
-        "functional", description="Branching blocks cannot be built as keras.Sequential: functional only."
-    )
+    api: Literal["sequential", "functional"] = "functional"
+    branching: ClassVar[bool] = True
     family: Literal["cifar", "imagenet"] = Field(
         "cifar", description="cifar: 3 stages of basic blocks (6n+2 layers); imagenet: 4 stages and a 7x7 stem."
     )
