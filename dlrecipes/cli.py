@@ -233,7 +233,8 @@ def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = Fal
     """Show the resolved recipe and the model's layers with parameter counts (no data loaded)."""
     from rich.syntax import Syntax
 
-    from dlrecipes.loader import dump_yaml, load_recipe
+    from dlrecipes.loader import load_recipe
+    from dlrecipes.yamlio import dump_yaml
     from dlrecipes.summary import summarize
 
     loaded = load_recipe(recipe, overrides or [])

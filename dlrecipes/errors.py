@@ -8,6 +8,7 @@ message and exits with `exit_code`; it never shows a traceback for these.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 # Exit codes, documented in the README.
@@ -69,3 +70,29 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' Did you mean 'x'?' when a close choice exists, else ''."""
     match = closest(word, choices)
     return f" Did you mean '{match}'?" if match else ""
+
+
+# --- showing the user's text in a message ---------------------------------------------------
+
+MAX_SHOWN = 80  # characters of a value, key or path echoed in a message
+
+
+def cut(text: str, width: int = MAX_SHOWN) -> str:
+    """`text` cut to `width` characters: a message echoes a 1 MB value as its start."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def quoted(text: object) -> str:
+    return f"'{cut(str(text))}'"
+
+
+def shown(value: object) -> str:
+    return cut(repr(value))
+
+
+def shown_path(ref: str) -> str:
+    """The absolute path for a message; never resolves symlinks (a loop would raise)."""
+    try:
+        return cut(os.path.abspath(ref), 4 * MAX_SHOWN)
+    except (OSError, ValueError):
+        return cut(ref, 4 * MAX_SHOWN)

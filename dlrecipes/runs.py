@@ -211,14 +211,15 @@ def _checked(path: Path, complete: bool) -> Path:
 def write_recipe(run: Path, recipe) -> None:
     """RUN/recipe.yaml: the resolved recipe, written so that `load_run_recipe` reads it back
     exactly (a name such as '1e5' is quoted, or the loader would read a number)."""
-    from dlrecipes.loader import dump_yaml
+    from dlrecipes.yamlio import dump_yaml
 
     write_atomic(run / "recipe.yaml", dump_yaml(recipe.model_dump(mode="json")))
 
 
 def load_run_recipe(run: Path):
     """The run's resolved recipe, read as strictly as any recipe (a run folder is user input)."""
-    from dlrecipes.loader import read_yaml, validate
+    from dlrecipes.loader import validate
+    from dlrecipes.yamlio import read_yaml
 
     path = run / "recipe.yaml"
     raw, node = read_yaml(path)
