@@ -110,12 +110,31 @@ def signature_problems(recipe, signature) -> list[Problem]:
     if recipe.train.augment and kind != "images":
         found.append(Problem(("train", "augment"),
                              f"augmentation works on images; this dataset gives {kind}{_shape(signature)} (remove train.augment)"))
+    elif recipe.train.augment:
+        found += _crop_problems(recipe.train.augment, signature)
     if recipe.model.normalize != "none":
         if kind == "text":
             found.append(Problem(("model", "normalize"), "model.normalize works on numbers; this dataset gives text (remove it)"))
         elif kind == "table":
             found.append(Problem(("model", "normalize"),
                                  "a table's numeric columns are standardised already; model.normalize is not needed (remove it)"))
+    return found
+
+
+def _crop_problems(steps, signature) -> list[Problem]:
+    """random_crop must crop back to the model's input size: the model is built for it."""
+    height, width = signature.input_shape[:2]
+    found = []
+    for i, step in enumerate(steps):
+        if step.name != "random_crop":
+            continue
+        for key, size in (("height", height), ("width", width)):
+            value = getattr(step, key)
+            if value is not None and value != size:
+                found.append(Problem(("train", "augment", i, key), (
+                    f"random_crop crops back to the model's input, {height}x{width}; a {key} of {value} would "
+                    f"feed the model images it is not built for (leave {key} out, or set it to {size}; "
+                    "padding sets how far the crop may shift)")))
     return found
 
 

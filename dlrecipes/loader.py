@@ -241,6 +241,8 @@ def validate(
         errors = err.errors()
         if node is None and text:
             node = _compose_quietly(text)
+        # A value that fits no member of a union fails once per member; the first says why.
+        errors = _first_per_key(errors)
         problems = [describe(e, raw, node, overrides) for e in errors[:MAX_PROBLEMS]]
         if len(errors) > MAX_PROBLEMS:
             problems.append(f"... and {len(errors) - MAX_PROBLEMS} more (fix these, then validate again)")
@@ -248,6 +250,17 @@ def validate(
             f"invalid recipe {source} ({len(errors)} problem{'s' if len(errors) > 1 else ''}):",
             details=problems,
         ) from None
+
+
+def _first_per_key(errors: list[dict]) -> list[dict]:
+    """The first error at each location once union members are set aside."""
+    seen, kept = set(), []
+    for error in errors:
+        key = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in str(part) and "-" not in str(part))
+        if key not in seen:
+            seen.add(key)
+            kept.append(error)
+    return kept
 
 
 def _compose_quietly(text: str) -> yaml.Node | None:

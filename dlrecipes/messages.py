@@ -35,15 +35,19 @@ def _key_path(loc: tuple, raw: dict) -> list:
             path.append(part)
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
-        if _is_tag(node, part):
+        if _is_tag(node, part) or _is_member_type(node, part):
             continue
         path.append(str(part))  # a dict's key: `1: x` is reported as key '1', not item [1]
-        if cls is not None and part in cls.model_fields:
-            node = node.get(part) if isinstance(node, dict) else None
-            cls = _section_class(cls.model_fields[part].annotation, node)
-        else:
-            cls = None
+        known = cls is not None and part in cls.model_fields
+        node = node.get(part) if isinstance(node, dict) else None
+        cls = _section_class(cls.model_fields[part].annotation, node) if known else None
     return path
+
+
+def _is_member_type(node, part) -> bool:
+    """Whether `part` names the member of a plain union that pydantic tried (`float`,
+    `list[constrained-float]`): a scalar has no keys, so any string below it is one."""
+    return isinstance(part, str) and node is not None and not isinstance(node, (dict, list))
 
 
 def _is_tag(node, part) -> bool:

@@ -48,6 +48,12 @@ class OptimizerOptions(Section):
     clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
 
     @model_validator(mode="after")
+    def _one_clipping(self):
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise ValueError("set clipnorm or clipvalue, not both (Keras clips by one rule)")
+        return self
+
+    @model_validator(mode="after")
     def _betas_need_adam_family(self):
         if (self.beta_1 is not None or self.beta_2 is not None) and self.name not in WITH_BETAS:
             raise ValueError(f"beta_1 / beta_2 are options of {', '.join(WITH_BETAS)}, not of {self.name}")
@@ -141,6 +147,11 @@ SOFT_LABELS = ("mixup", "cutmix")
 
 # A factor is one number f (meaning -f..f) or a [low, high] pair, as Keras' layers take it.
 Factor = Union[float, Annotated[list[float], Field(min_length=2, max_length=2)]]
+# Shifts and zooms are fractions of the image: Keras refuses more than the whole of it.
+Fraction = Union[Annotated[float, Field(ge=-1.0, le=1.0)],
+                 Annotated[list[Annotated[float, Field(ge=-1.0, le=1.0)]], Field(min_length=2, max_length=2)]]
+ZoomFraction = Union[Annotated[float, Field(gt=-1.0, le=1.0)],  # -1 would zoom out to nothing
+                     Annotated[list[Annotated[float, Field(gt=-1.0, le=1.0)]], Field(min_length=2, max_length=2)]]
 FillMode = Literal["reflect", "wrap", "constant", "nearest"]
 Interpolation = Literal["nearest", "bilinear"]
 ValueRange = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -173,14 +184,14 @@ class RandomRotation(_Geometric):
 
 class RandomTranslation(_Geometric):
     name: Literal["random_translation"]
-    height_factor: Factor = Field(..., description="Fraction of the height shifted, e.g. 0.1.")
-    width_factor: Factor = Field(..., description="Fraction of the width shifted, e.g. 0.1.")
+    height_factor: Fraction = Field(..., description="Fraction of the height shifted, e.g. 0.1.")
+    width_factor: Fraction = Field(..., description="Fraction of the width shifted, e.g. 0.1.")
 
 
 class RandomZoom(_Geometric):
     name: Literal["random_zoom"]
-    height_factor: Factor = Field(..., description="Zoom range as a fraction: 0.1 zooms up to 10% in or out.")
-    width_factor: Factor | None = Field(None, description="Defaults to height_factor (aspect kept).")
+    height_factor: ZoomFraction = Field(..., description="Zoom range as a fraction: 0.1 zooms up to 10% in or out.")
+    width_factor: ZoomFraction | None = Field(None, description="Defaults to height_factor (aspect kept).")
 
 
 class RandomCrop(_Step):

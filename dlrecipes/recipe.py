@@ -30,6 +30,7 @@ from dlrecipes.options import (
     OptimizerOptions,
     RegularizerOptions,
     RuntimeOptions,
+    SOFT_LABELS,
     ScheduleOptions,
 )
 from dlrecipes.schema import Section
@@ -95,6 +96,11 @@ class TrainSection(Section):
     fine_tune: FineTuneOptions | None = Field(
         None, description="After `epochs`, unfreeze every layer and train this many more epochs at a low rate."
     )
+
+    @property
+    def soft_targets(self) -> bool:
+        """Label smoothing, mixup or cutmix: targets become distributions, not class ids."""
+        return bool(self.label_smoothing) or any(step.name in SOFT_LABELS for step in self.augment)
 
 
 def _union(options: list[type[Section]], discriminator: str):

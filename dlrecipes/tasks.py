@@ -134,7 +134,13 @@ class Task:
         if activation is not None and activation != self.activation:
             problems.append(f"activation '{activation}' contradicts task '{self.name}': {self.pairing}{self._hint(activation)}.")
         if loss is not None and loss != self.loss(labels):
-            problems.append(f"loss '{loss}' contradicts task '{self.name}': {self.pairing}.")
+            other = [encoding for encoding, name in self.losses.items() if name == loss]
+            if other:  # the right loss for this task, with another label encoding
+                problems.append(f"loss '{loss}' is for {other[0]} labels; with labels '{labels}' task "
+                                f"'{self.name}' uses '{self.loss(labels)}' (set task.labels: {other[0]}, "
+                                "or leave task.loss out).")
+            else:
+                problems.append(f"loss '{loss}' contradicts task '{self.name}': {self.pairing}.")
         return problems
 
     def _hint(self, activation: str) -> str:
@@ -233,6 +239,17 @@ class Multiclass(Task):
 
         return transform
 
+    def check_recipe(self, recipe) -> list[Problem]:
+        problems = super().check_recipe(recipe)
+        section = recipe.task
+        if recipe.train.soft_targets and (section.labels == "integer" or section.loss == self.losses["integer"]):
+            key = "labels" if section.labels == "integer" else "loss"
+            problems.append(Problem(("task", key), (
+                "label smoothing, mixup and cutmix make soft targets, which need one-hot labels and "
+                "categorical_crossentropy; leave task.labels and task.loss out (they follow), or set "
+                "labels: one_hot")))
+        return problems
+
     def _hint(self, activation: str) -> str:
         if activation == "sigmoid":
             return " (independent sigmoid outputs, one per label, are task type 'multilabel')"
@@ -317,6 +334,13 @@ class Adversarial(Task):
         if recipe.train.optimizer.use_ema:
             problems.append(Problem(("train", "optimizer", "use_ema"),
                                     "use_ema averages one network's weights; a GAN trains two (set it to false)"))
+        if recipe.model.freeze:
+            problems.append(Problem(("model", "freeze"),
+                                    "model.freeze keeps a classifier's layers fixed; a GAN's generator and "
+                                    "discriminator must both train (remove model.freeze)"))
+        if recipe.train.fine_tune:
+            problems.append(Problem(("train", "fine_tune"),
+                                    "fine_tune unfreezes a frozen classifier; a GAN has nothing frozen (remove it)"))
         if recipe.model.normalize != "none":
             problems.append(Problem(("model", "normalize"),
                                     "model.normalize is not for a GAN: its generator must draw images on the "

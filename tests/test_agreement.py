@@ -98,3 +98,34 @@ def test_which_architectures_take_which_inputs():
     expected |= {("dnn", kind) for kind in ("images", "table", "sequences")}
     expected |= {("rnn", "text"), ("rnn", "sequences")}
     assert accepted == expected
+
+
+# What an adversarial review found `validate` accepting and training then refusing or
+# crashing on; each is now refused by the check phase, at the key that causes it.
+REFUSED_UP_FRONT = [
+    ("mnist-dcgan", ["model.freeze=all_but_head"], "model.freeze", "must both train"),
+    ("mnist-dcgan", ["train.fine_tune={epochs: 1}"], "train.fine_tune", "nothing frozen"),
+    ("mnist-dnn", ["train.augment=[{name: random_crop, height: 20, width: 20}]"], "train.augment[0].height", "crops back"),
+    ("pima-diabetes-dnn", ["data.exclude=[pregnancies, glucose, blood_pressure, skin_thickness, insulin, bmi, "
+                           "diabetes_pedigree, age]"], "data.exclude", "no feature columns"),
+    ("mnist-dnn", ["data.splits.train=train[50%:10%]"], "data.splits.train", "holds no examples"),
+    ("mnist-dnn", ["data.splits.train=train[:0]"], "data.splits.train", "holds no examples"),
+    ("mnist-dnn", ["data.splits.test=tset"], "data.splits.test", "Did you mean 'test'"),
+    ("mnist-dnn", ["data.splits.validation=validation"], "data.splits.validation", "no split 'validation'"),
+    ("mnist-dnn", ["train.optimizer={name: adam, clipnorm: 1, clipvalue: 1}"], "train.optimizer", "not both"),
+    ("mnist-dnn", ["train.augment=[{name: random_zoom, height_factor: 5}]"], "train.augment[0].height_factor",
+     "less than or equal to 1"),
+    ("mnist-dnn", ["train.augment=[{name: mixup}]", "task.loss=sparse_categorical_crossentropy"], "task.loss",
+     "soft targets"),
+    ("mnist-dnn", ["task.loss=categorical_crossentropy"], "task.loss", "set task.labels: one_hot"),
+    ("melbourne-temp-lstm", ["data.window=5000"], "data", "fewer than one window"),
+    ("melbourne-temp-lstm", ["data.column=Tmep"], "data.column", "Did you mean 'Temp'"),
+]
+
+
+@pytest.mark.parametrize("name, overrides, key, expected", REFUSED_UP_FRONT)
+def test_validate_refuses_what_training_would(name, overrides, key, expected):
+    with pytest.raises(RecipeError) as refused:
+        load_recipe(name, overrides)
+    message = str(refused.value)
+    assert f"{key} (" in message and expected in message, message

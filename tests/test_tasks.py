@@ -58,7 +58,8 @@ def test_default_metrics_per_task():
         ("multiclass", "integer", "sigmoid", None, "multilabel"),
         ("regression", "values", "softmax", None, "linear output layer"),
         ("regression", "values", None, "categorical_crossentropy", "mean_squared_error"),
-        ("multiclass", "one_hot", None, "sparse_categorical_crossentropy", "categorical_crossentropy (one-hot"),
+        ("multiclass", "one_hot", None, "sparse_categorical_crossentropy", "set task.labels: integer"),
+        ("multiclass", "integer", None, "categorical_crossentropy", "set task.labels: one_hot"),
     ],
 )
 def test_contradictions_state_the_right_pairing(task, labels, activation, loss, expected):

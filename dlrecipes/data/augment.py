@@ -22,10 +22,6 @@ from dlrecipes.errors import RecipeError
 from dlrecipes.options import LAYERS, SOFT_LABELS
 
 
-def soft_labels(steps: list) -> bool:
-    return any(step.name in SOFT_LABELS for step in steps)
-
-
 def build_layers(steps: list, input_shape: tuple[int, ...], seed: int) -> list:
     """The Keras layers of the steps; a wrong argument is a RecipeError naming the step."""
     import keras

@@ -207,6 +207,12 @@ class CsvSource:
         self._check_columns(o.features or [], "data.features")
         self._check_columns(o.exclude + o.categorical, "data.exclude / data.categorical")
         names = o.features or [h for h in header if h != o.target and h not in o.exclude]
+        if not names:
+            raise RecipeError(
+                f"no feature columns are left: the header has {', '.join(header)}; the target and "
+                "data.exclude take them all.", where="data.exclude",
+                fix="exclude fewer columns, or name the features with data.features",
+            )
         train = self._indices["train"]
         columns = {}
         for name in names:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 from functools import cached_property
 from pathlib import Path
@@ -119,10 +120,25 @@ class TfdsSource:
         """Read from the prepared data's JSON when present; else ask tfds (imports TF)."""
         prepared = self._prepared_dir()
         if prepared is not None:
-            return self._selected(_signature_from_json(prepared))
-        if self.options.name in KNOWN:
-            return self._selected(KNOWN[self.options.name])
-        return self._selected(_signature_from_info(self._builder().info))
+            signature = _signature_from_json(prepared)
+        elif self.options.name in KNOWN:
+            signature = KNOWN[self.options.name]
+        else:
+            signature = _signature_from_info(self._builder().info)
+        self._check_splits(signature.split_sizes)
+        return self._selected(signature)
+
+    def _check_splits(self, sizes: dict[str, int]) -> None:
+        """Each split the recipe asks for names a split of the dataset and holds examples,
+        from the split sizes in the metadata (tfds would only say so when loading)."""
+        for role, spec in self.options.splits.model_dump().items():
+            if spec is None or not sizes:
+                continue
+            count = examples_in(spec, sizes, where=f"data.splits.{role}", dataset=self.options.name)
+            if count == 0:
+                raise RecipeError(f"split '{spec}' of dataset '{self.options.name}' holds no examples.",
+                                  where=f"data.splits.{role}",
+                                  fix="check the slice's bounds, e.g. train[:90%] and train[90%:]")
 
     def _selected(self, signature: Signature) -> Signature:
         """The signature of the classes data.classes keeps. How many examples of them each
@@ -277,6 +293,37 @@ class TfdsSource:
         if x.dtype == tf.string:
             return x  # text goes to the model's TextVectorization as it is
         return scaled(x, self.options.divide_by)
+
+
+# tfds' split strings: NAME, NAME[start:end] with counts or percentages, joined by '+'.
+_SLICE = re.compile(r"^\s*([\w-]+)\s*(?:\[\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*\])?\s*$")
+
+
+def examples_in(spec: str, sizes: dict[str, int], *, where: str, dataset: str) -> int | None:
+    """How many examples a tfds split string selects, from the splits' sizes; None for the
+    rarer forms of tfds' grammar (shards, rounding options), which tfds checks itself."""
+    total = 0
+    for part in spec.split("+"):
+        match = _SLICE.match(part)
+        if match is None:
+            return None
+        name, start, end = match.groups()
+        if name not in sizes:
+            raise RecipeError(
+                f"dataset '{dataset}' has no split '{name}'.{did_you_mean(name, sizes)}",
+                where=where, fix=f"use one of its splits ({', '.join(sizes)}), optionally sliced like 'train[:90%]'",
+            )
+        n = sizes[name]
+
+        def position(bound: str | None, default: int) -> int:
+            if bound is None:
+                return default
+            value = int(bound.rstrip("%"))
+            value = round(value * n / 100) if bound.endswith("%") else value
+            return max(0, min(n, value + n if value < 0 else value))
+
+        total += max(0, position(end, n) - position(start, 0))
+    return total
 
 
 def _signature_from_info(info) -> Signature:

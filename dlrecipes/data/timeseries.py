@@ -57,7 +57,11 @@ class TimeseriesSource:
         return is_present(self.options.path, self.options.data_dir)
 
     def signature(self) -> Signature:
-        """Windows of one feature; one regression output. Needs no reading of the file."""
+        """Windows of one feature; one regression output. A series is small, so where the
+        file is here it is read, and its column, values and part lengths checked with the
+        recipe; where it is not, the shape alone (the model can still be described)."""
+        if self.is_local():
+            return self.train_signature()
         return Signature((self.options.window, 1), "float32", 1, labels="values")
 
     def train_signature(self) -> Signature:

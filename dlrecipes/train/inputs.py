@@ -13,7 +13,7 @@ import dataclasses
 import math
 
 from dlrecipes.data import source_of
-from dlrecipes.data.augment import augmenter, build_layers, soft_labels
+from dlrecipes.data.augment import augmenter, build_layers
 from dlrecipes.data.pipeline import batched, epoch_stream
 
 
@@ -41,8 +41,7 @@ class Prepared:
 
 def label_encoding(recipe) -> str:
     """The labels the loss sees: one-hot when label smoothing or mixup / cutmix make them soft."""
-    soft = bool(recipe.train.label_smoothing) or soft_labels(recipe.train.augment)
-    return recipe.task.problem.training_labels(recipe.task.label_encoding, soft)
+    return recipe.task.problem.training_labels(recipe.task.label_encoding, recipe.train.soft_targets)
 
 
 def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 1) -> Prepared:
