@@ -31,7 +31,7 @@ def builtin_dir() -> Path | None:
     """The recipes that ship with the package (in a wheel) or sit beside it (a checkout)."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "recipes", here.parent / "recipes"):
-        if candidate.is_dir():
+        if _is_dir(candidate):
             return candidate
     return None
 

@@ -259,10 +259,15 @@ def test_folder_without_read_permission(monkeypatch):
             by_path = invoke("validate", "recipes/x.yaml")
             locked = invoke("validate", "locked.yaml")
             builtin = invoke("validate", "mnist-dnn")  # the other folder still answers
+            # A checkout inside a folder of root's alone (mktemp -d) is closed to nobody too.
+            builtin_open = os.access(REPO / "recipes", os.R_OK | os.X_OK, effective_ids=True)
         refused(by_name, "no recipe named 'x'", f"{recipes} (Permission denied)")
         refused(by_path, "cannot read recipe file 'recipes/x.yaml': permission denied")
         refused(locked, "cannot read recipe file: Permission denied", "locked.yaml")
-        assert builtin.returncode == 0, builtin.stderr
+        if builtin_open:
+            assert builtin.returncode == 0, builtin.stderr
+        else:
+            refused(builtin, "no recipe named 'mnist-dnn'")
     finally:
         recipes.chmod(0o755)
         shutil.rmtree(home)
