@@ -33,7 +33,7 @@ from dlrecipes.options import (
     SOFT_LABELS,
     ScheduleOptions,
 )
-from dlrecipes.schema import Section
+from dlrecipes.schema import Section, Seed
 
 # --- schema -----------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ class TrainSection(Section):
     batch_size: int = Field(128, ge=1, le=1 << 20)
     optimizer: OptimizerOptions = OptimizerOptions()
     schedule: ScheduleOptions = ScheduleOptions()
-    seed: int = Field(0, ge=0, lt=2**32, description="Seeds Python, NumPy and TensorFlow, and the shuffling (below 2**32, NumPy's limit).")
+    seed: Seed = Field(0, description="Seeds Python, NumPy and TensorFlow, and the shuffling (below 2**32, NumPy's limit).")
     shuffle_buffer: int = Field(10_000, ge=1, description="Examples held by the training shuffle buffer.")
     cache: bool = Field(True, description="Cache the decoded dataset in memory after the first epoch.")
     init: InitOptions = Field(InitOptions(), description="Initializers of the kernels (all, or per layer type).")

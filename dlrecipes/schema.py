@@ -6,7 +6,12 @@ true`), a float is not an integer (`hidden: [1e100]`), and no number is infinite
 (`learning_rate: .inf`), so nonsense is refused before it trains to NaN or chance.
 """
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Every seed in a recipe seeds NumPy somewhere, which takes 0 <= seed < 2**32.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 
 
 class Section(BaseModel):

@@ -26,7 +26,7 @@ from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_indices
 from dlrecipes.errors import RecipeError
-from dlrecipes.schema import Section
+from dlrecipes.schema import Section, Seed
 
 # IDX type codes and the NumPy types they hold (big-endian).
 TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -44,7 +44,7 @@ class IdxOptions(Section):
     train: IdxPair
     test: IdxPair
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the training files held out to watch training.")
-    seed: int = Field(0, description="Seed of the validation cut (stratified by class).")
+    seed: Seed = Field(0, description="Seed of the validation cut (stratified by class).")
     classes: list[str] | None = Field(None, description=f"Label ids, as '0'..'N-1'. {CLASSES_HELP}")
     divide_by: PositiveFloat | None = Field(None, description="Inputs are divided by this, in training and in exports.")
 

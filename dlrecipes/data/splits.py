@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pydantic import Field, model_validator
 
 from dlrecipes.errors import RecipeError, did_you_mean
-from dlrecipes.schema import Section
+from dlrecipes.schema import Section, Seed
 
 # The description of every source's `classes` option ends with this.
 CLASSES_HELP = ("Classes to keep, in class-id order (matched against the data's class names); examples of other "
@@ -29,7 +29,7 @@ CLASSES_HELP = ("Classes to keep, in class-id order (matched against the data's 
 class FractionSplits(Section):
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction held out to watch training (0: none).")
     test: float = Field(0.2, gt=0.0, lt=1.0, description="Fraction held out for the final test metrics.")
-    seed: int = Field(0, description="Seed of the shuffle before cutting; fixed so the test split never changes.")
+    seed: Seed = Field(0, description="Seed of the shuffle before cutting; fixed so the test split never changes.")
     stratify: bool = Field(True, description="Cut each class separately (classification), keeping its share.")
 
     @model_validator(mode="after")
