@@ -48,6 +48,15 @@ class OptimizerOptions(Section):
     clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient element to +-this.")
 
     @model_validator(mode="after")
+    def _momentum_needs_sgd_or_rmsprop(self):
+        if self.momentum and self.name not in ("sgd", "rmsprop"):
+            raise ValueError(f"momentum is an option of sgd and rmsprop, not of {self.name} (Adam-like "
+                             "optimizers keep their own moments: beta_1)")
+        if self.nesterov and self.name != "sgd":
+            raise ValueError(f"nesterov is an option of sgd, not of {self.name}")
+        return self
+
+    @model_validator(mode="after")
     def _one_clipping(self):
         if self.clipnorm is not None and self.clipvalue is not None:
             raise ValueError("set clipnorm or clipvalue, not both (Keras clips by one rule)")
@@ -76,6 +85,15 @@ class ScheduleOptions(Section):
     monitor: str = Field("val_loss", description="plateau: the logged quantity watched (lower is better for losses).")
     patience: int = Field(2, ge=0, description="plateau: epochs without improvement before the rate drops.")
     min_learning_rate: float = Field(0.0, ge=0.0, description="plateau: the rate never drops below this.")
+
+    def cycle_ends(self, epochs: int) -> list[int]:
+        """cosine_restarts: the epochs (counted from 1) at whose end a cycle ends, up to `epochs`."""
+        ends, length, position = [], self.first_decay_epochs, 0.0
+        while position + length <= epochs + 1e-9:
+            position += length
+            ends.append(int(round(position)) if abs(position - round(position)) < 1e-9 else int(position))
+            length *= self.t_mul
+        return ends
 
     @field_validator("boundaries")
     @classmethod

@@ -130,6 +130,12 @@ class Recipe(Section):
             raise ValueError(
                 "snapshots are taken at the ends of cosine cycles; set train.schedule.name: cosine_restarts"
             )
+        if train.snapshots and not train.schedule.cycle_ends(train.epochs):
+            raise ValueError(
+                f"no cosine cycle ends within {train.epochs} epochs (the first takes "
+                f"{train.schedule.first_decay_epochs}), so no snapshot would be taken: shorten "
+                "schedule.first_decay_epochs or train more epochs"
+            )
         return train
 
 

@@ -119,6 +119,9 @@ REFUSED_UP_FRONT = [
      "soft targets"),
     ("mnist-dnn", ["task.loss=categorical_crossentropy"], "task.loss", "set task.labels: one_hot"),
     ("melbourne-temp-lstm", ["data.window=5000"], "data", "fewer than one window"),
+    ("mnist-dnn", ["train.optimizer={name: adam, momentum: 0.9}"], "train.optimizer", "beta_1"),
+    ("mnist-dnn", ["train.schedule={name: cosine_restarts, first_decay_epochs: 50}", "train.snapshots=true"],
+     "train", "no snapshot would be taken"),
     # `make fuzz` found this one: a split's seed seeds NumPy, which refuses negative seeds.
     ("boston-housing-dnn", ["data.split.seed=-1"], "data.split.seed", "greater than or equal to 0"),
     ("melbourne-temp-lstm", ["data.column=Tmep"], "data.column", "Did you mean 'Temp'"),

@@ -283,10 +283,9 @@ def test_lr_find_sweeps_exponentially_and_suggests_a_rate_where_the_loss_falls(t
 
 def test_cycle_ends_follow_the_restarts():
     from dlrecipes.options import ScheduleOptions
-    from dlrecipes.train.schedules import cycle_ends
 
-    assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=2, t_mul=2), 14) == [2, 6, 14]
-    assert cycle_ends(ScheduleOptions(name="cosine_restarts", first_decay_epochs=1, t_mul=1), 3) == [1, 2, 3]
+    assert ScheduleOptions(name="cosine_restarts", first_decay_epochs=2, t_mul=2).cycle_ends(14) == [2, 6, 14]
+    assert ScheduleOptions(name="cosine_restarts", first_decay_epochs=1, t_mul=1).cycle_ends(3) == [1, 2, 3]
 
 
 def test_ensemble_averages_members_and_snapshots_come_from_restarts(trained_run, tmp_path):

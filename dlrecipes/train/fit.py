@@ -183,9 +183,8 @@ class Session:
         callbacks = [*self.callbacks, RichProgress(total, data.steps_per_epoch, console), history, saver]
         if recipe.train.snapshots:
             from dlrecipes.train.callbacks import Snapshots
-            from dlrecipes.train.schedules import cycle_ends
 
-            callbacks.append(Snapshots(run, cycle_ends(recipe.train.schedule, recipe.train.epochs)))
+            callbacks.append(Snapshots(run, recipe.train.schedule.cycle_ends(recipe.train.epochs)))
         validation = data.datasets.get("validation")
         if validation is not None:
             validation = with_targets_for(model, validation)

@@ -64,13 +64,3 @@ def schedule_callbacks(options: ScheduleOptions, monitor: str | None = None) -> 
         monitor=monitor or options.monitor, factor=options.factor, patience=options.patience,
         min_lr=options.min_learning_rate, verbose=0,
     )]
-
-
-def cycle_ends(options: ScheduleOptions, epochs: int) -> list[int]:
-    """cosine_restarts: the epochs (counted from 1) at whose end a cycle ends, up to `epochs`."""
-    ends, length, position = [], options.first_decay_epochs, 0.0
-    while position + length <= epochs + 1e-9:
-        position += length
-        ends.append(int(round(position)) if abs(position - round(position)) < 1e-9 else int(position))
-        length *= options.t_mul
-    return ends
