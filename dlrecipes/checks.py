@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dlrecipes.data import source_of
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
-from dlrecipes.models.registry import get_model
+from dlrecipes.models.registry import get_model, list_models
 from dlrecipes.tasks import Problem
 
 
@@ -147,9 +147,7 @@ def _shape(signature) -> str:
 
 
 def _models() -> dict:
-    from dlrecipes.models.registry import _MODELS
-
-    return _MODELS
+    return {name: get_model(name) for name in list_models()}
 
 
 def check(recipe):

@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from dlrecipes.errors import RecipeError, cut, did_you_mean, quoted, shown_path
-from dlrecipes.messages import MAX_PROBLEMS, describe, located
+from dlrecipes.messages import MAX_PROBLEMS, describe, error_path, located
 from dlrecipes.recipe import Recipe
 from dlrecipes.yamlio import MAX_DEPTH, Refused, parse_yaml, read_yaml
 
@@ -242,7 +242,7 @@ def validate(
         if node is None and text:
             node = _compose_quietly(text)
         # A value that fits no member of a union fails once per member; the first says why.
-        errors = _first_per_key(errors)
+        errors = _first_per_key(errors, raw)
         problems = [describe(e, raw, node, overrides) for e in errors[:MAX_PROBLEMS]]
         if len(errors) > MAX_PROBLEMS:
             problems.append(f"... and {len(errors) - MAX_PROBLEMS} more (fix these, then validate again)")
@@ -252,11 +252,12 @@ def validate(
         ) from None
 
 
-def _first_per_key(errors: list[dict]) -> list[dict]:
-    """The first error at each location once union members are set aside."""
+def _first_per_key(errors: list[dict], raw: dict) -> list[dict]:
+    """The first error at each recipe key: a value that fits no member of a union fails once
+    per member, and `error_path` (which sets the members' names aside) maps them all to one."""
     seen, kept = set(), []
     for error in errors:
-        key = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in str(part) and "-" not in str(part))
+        key = error_path(error, raw)
         if key not in seen:
             seen.add(key)
             kept.append(error)

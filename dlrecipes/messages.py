@@ -25,6 +25,11 @@ MAX_PROBLEMS = 20  # listed of one recipe's problems; the rest are counted
 TAGS = ("arch", "source", "name")
 
 
+def error_path(error: dict, raw: dict) -> tuple:
+    """The recipe key a pydantic error is about (what `describe` shows before the colon)."""
+    return tuple(_key_path(tuple(error["loc"]), raw))
+
+
 def _key_path(loc: tuple, raw: dict) -> list:
     """The loc of a pydantic error as recipe keys, without the union tags pydantic inserts."""
     path: list = []
