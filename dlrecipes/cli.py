@@ -21,8 +21,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from dlrecipes import __version__
-from dlrecipes.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, DataUnavailableError, RecipeError
+from dlrecipes import __version__, interrupts
+from dlrecipes.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    DataUnavailableError,
+    RecipeError,
+    is_disk_full,
+)
 
 app = typer.Typer(
     name="dlrecipes",
@@ -67,10 +74,15 @@ def handles_errors(command):
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(interrupts.exit_code(EXIT_INTERRUPTED)) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+            if is_disk_full(error):
+                print_problem("error:", str(RecipeError(
+                    f"no space left on device: {getattr(error, 'filename', None) or 'a file'} could not be written.",
+                    fix="free some space on that disk (df -h shows it), or write elsewhere")))
+                raise typer.Exit(EXIT_FAILURE) from None
             report_unexpected(error)
             raise typer.Exit(EXIT_FAILURE) from None
 
@@ -355,9 +367,9 @@ def _resume(ref: str, runs_dir, given) -> None:
 
 
 def _report(run) -> None:
-    from dlrecipes.runs import read_json
+    from dlrecipes.runs import read_run_json
 
-    metrics = read_json(run / "metrics.json")
+    metrics = read_run_json(run, "metrics.json")
     out.print(f"[green]done[/] {_esc(run)}\n  test: {_esc(_metrics_text(metrics['test']))}")
 
 
@@ -414,8 +426,10 @@ def data_inspect(
     from dlrecipes.loader import load_recipe
 
     loaded = load_recipe(recipe, list(overrides or []))
-    if grid is not None and (grid.suffix.lower() != ".png" or not grid.parent.is_dir()):
-        raise RecipeError(f"cannot write the grid to '{grid}'.", where="--grid", fix="name a .png file in an existing folder")
+    if grid is not None:
+        from dlrecipes.writable import require_writable_file
+
+        require_writable_file(grid, option="--grid", suffix=".png")  # before the data is loaded
     from dlrecipes.inspect import inspect_data
 
     report = inspect_data(loaded.recipe, examples=examples, grid=grid)
@@ -461,8 +475,9 @@ def lr_find(
         raise RecipeError(f"--start ({start}) must be above 0 and below --end ({end}).", where="--start / --end")
     loaded = load_recipe(recipe, list(overrides or []))
     out_file = out_file or Path(f"lr-find-{loaded.recipe.name}.png")
-    if out_file.suffix.lower() != ".png" or not out_file.parent.is_dir():
-        raise RecipeError(f"cannot write the plot to '{out_file}'.", where="--out", fix="name a .png file in an existing folder")
+    from dlrecipes.writable import require_writable_file
+
+    require_writable_file(out_file, option="--out", suffix=".png")  # before the data is loaded
     from dlrecipes.train.lr_find import plot, sweep
 
     result = sweep(loaded.recipe, steps=steps, start=start, end=end, runs_dir=_runs_dir(runs_dir))
@@ -578,6 +593,7 @@ def _shorten(text: str, width: int) -> str:
 def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
     """List runs with their status and final test metrics.
 
+    Below the table: the command that continues each stopped, interrupted or failed run.
     A run whose run.json or metrics.json cannot be read is listed as unreadable, why is
     printed below the table, and the exit code is 2; the other runs are listed.
     """
@@ -588,6 +604,10 @@ def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
         _print_json(rows)
     else:
         out.print(_runs_table(rows, _runs_dir(runs_dir)))
+        for row in rows:
+            if row.get("next"):
+                out.print(Text(_clean(f"{row['run']} is {row['status']}: continue with {row['next']}")),
+                          highlight=False, soft_wrap=True)
     unreadable = [row for row in rows if "error" in row]
     for row in unreadable:
         print_problem("error:", f"run '{row['run']}' is unreadable: {row['error']}.")
@@ -604,8 +624,8 @@ def _runs_table(rows: list[dict], runs_dir: Path) -> Table:
         table.add_column(column)
     for row in rows:
         style = "" if row["status"] == RunStatus.COMPLETE else "yellow"
-        cells = (row["run"], row["recipe"] or "", row["status"], row["started"] or "", row["epochs"] or "",
-                 _metrics_text(row["test"]))
+        epochs = "" if row["epochs"] is None else row["epochs"]
+        cells = (row["run"], row["recipe"] or "", row["status"], row["started"] or "", epochs, _metrics_text(row["test"]))
         table.add_row(*(_esc(cell) for cell in cells), style=style)
     return table
 
@@ -629,7 +649,12 @@ def main() -> None:
     # TensorFlow's C++ start-up notes (CPU features, no CUDA driver) are noise for a CLI
     # user; TF_CPP_MIN_LOG_LEVEL=0 brings them back. Python errors are unaffected.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    app()
+    try:
+        app()
+    except SystemExit as end:
+        if interrupts.received() is not None:
+            interrupts.leave(end.code if isinstance(end.code, int) else interrupts.exit_code())
+        raise
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def evaluate_ensemble(members: list[Path]) -> dict:
     targets = np.concatenate([np.asarray(y) for _, y in test])
     outputs = {}
     for (run, model_file) in resolved:
-        model = keras.models.load_model(model_file, compile=False)
+        model = runs.load_model_file(run, model_file)
         name = run.name if model_file.name == "model.keras" else f"{run.name}/{model_file.stem}"
         outputs[name] = model.predict(test, verbose=0)
     average = np.mean(list(outputs.values()), axis=0)

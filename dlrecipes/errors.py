@@ -8,6 +8,7 @@ message and exits with `exit_code`; it never shows a traceback for these.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from collections.abc import Iterable
 
@@ -16,7 +17,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # training or export failed for a reason that is not the input's fault
 EXIT_BAD_INPUT = 2  # recipe, flag, file or run reference is wrong
 EXIT_DATA_UNAVAILABLE = 3  # the dataset is not on this machine and cannot be downloaded
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BUSY = 75  # the run is being trained by another process: try again later (sysexits' EX_TEMPFAIL)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); SIGTERM exits 143 (128 + SIGTERM)
 
 MAX_WORD = 100  # longest word `closest` tries to match
 
@@ -52,6 +54,29 @@ class RecipeError(Exception):
 class DataUnavailableError(RecipeError):
     def __init__(self, what: str, *, where: str | None = None, fix: str | None = None):
         super().__init__(what, where=where, fix=fix, exit_code=EXIT_DATA_UNAVAILABLE)
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_WORDS = ("no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, says the disk (or the quota) is full.
+
+    Python's writes raise OSError with errno ENOSPC or EDQUOT. TensorFlow's C++ file
+    writers raise `tf.errors.*` instead, with the system's message in the text; they are
+    recognised by their module, so this never imports TensorFlow.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        from_tensorflow = type(error).__module__.split(".")[0] in ("tensorflow", "keras")
+        if from_tensorflow and any(words in str(error).lower() for words in DISK_FULL_WORDS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

@@ -10,15 +10,26 @@
         metrics.json    final train/validation/test metrics
         curves.png      loss and main metric per epoch, train vs validation
 
-Each file is written to a temporary name and renamed into place. `run.json` says
-`complete` only after everything else is written; any other status means incomplete.
+        checkpoint/     what resuming needs, after every epoch (train/checkpoint.py)
+        lock            the PID and host of the process training it, while one is (runlock.py)
+
+A run folder appears whole: it is set up in a hidden folder (run.json, recipe.yaml,
+signature.json, env.json, its lock) and renamed into place. Every file is written to a
+temporary name, flushed to disk and renamed into place, and a failed write leaves no
+temporary file. `run.json` says `complete` only after everything else is written; any other
+status means incomplete, and only the process holding the run's lock changes it.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import errno
 import json
 import os
+import secrets
+import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,13 +61,36 @@ def utc_now() -> str:
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to `path` through a temporary file in the same folder, then rename."""
+    """Write to `path` through a temporary file in the same folder, flushed to disk, then
+    rename; on failure (a full disk) the temporary file is removed and the error raised."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data, encoding="utf-8")  # what every reader here decodes, whatever the locale
-    os.replace(tmp, path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")  # what every reader here decodes, whatever the locale
+    try:
+        with open(tmp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file another library wrote to disk, so a rename cannot outlive its contents."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, obj) -> None:
@@ -86,21 +120,85 @@ def try_read_json(path: Path) -> tuple[dict, str | None]:
         return {}, str(error)
 
 
-def create(runs_dir: Path, recipe_name: str) -> Path:
-    """A new, empty run directory marked `running`."""
+STAGING = ".staging"  # suffix of a run folder being set up
+
+
+def create(runs_dir: Path, recipe_name: str, record: dict, files: dict[str, str]):
+    """A new run directory marked `running`, holding `files`, owned by this process.
+
+    Returns (path, lock): the caller releases the lock when the training ends. The folder
+    is set up under a hidden name and renamed into place, so `runs` never sees a run
+    without its recipe.
+    """
+    from dlrecipes import runlock
+
     runs_dir.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_setups(runs_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = runs_dir / f"{recipe_name}-{stamp}"
-    n = 1
+    # Not tempfile.mkdtemp: its folders are private (0700); a run folder follows the umask.
+    staging = runs_dir / f".{recipe_name}-{stamp}.{os.getpid()}.{secrets.token_hex(4)}{STAGING}"
+    staging.mkdir()
+    lock = None
+    try:
+        lock = runlock.acquire(staging)
+        for name, text in files.items():
+            write_atomic(staging / name, text)
+        write_json(staging / "run.json", {
+            "recipe": recipe_name, "status": RunStatus.RUNNING, "started": utc_now(),
+            "owner": runlock.this_process(), **record,
+            # What later commands read back is checked against these (`verify`).
+            "sha256": {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in files.items()},
+        })
+        path = _rename_into_place(staging, runs_dir / f"{recipe_name}-{stamp}")
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    lock.moved(path)
+    return path, lock
+
+
+def _rename_into_place(staging: Path, path: Path) -> Path:
+    """Rename `staging` to `path`, or `path`-2, -3, ... when that name is taken."""
+    n, candidate = 1, path
     while True:
         try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            n += 1
-            path = runs_dir / f"{recipe_name}-{stamp}-{n}"
-    write_json(path / "run.json", {"recipe": recipe_name, "status": RunStatus.RUNNING, "started": utc_now()})
-    return path
+            os.rename(staging, candidate)  # replaces only an empty folder
+            return candidate
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            pass
+        except OSError as error:
+            if error.errno != errno.ENOTEMPTY:  # a run of the same second has the name
+                raise
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+
+
+def remove_abandoned_setups(runs_dir: Path, older_than: float = 600.0) -> None:
+    """Remove hidden set-up folders left by a process killed while it set up a run: those
+    older than `older_than` seconds whose lock nobody holds."""
+    from dlrecipes import runlock
+
+    for folder in runs_dir.glob(f".*{STAGING}"):
+        try:
+            if time.time() - folder.stat().st_mtime < older_than:
+                continue
+            lock = runlock.acquire(folder)
+        except (OSError, RecipeError):
+            continue  # being set up by a live process, or not ours to judge
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.release()
+
+
+def remove_temporary_files(run: Path) -> None:
+    """Remove the temporary files of writes that did not finish (`.NAME.PID.tmp`, ...)."""
+    for entry in run.glob(".*"):
+        if ".tmp" in entry.name:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def update(run: Path, **fields) -> dict:
@@ -118,37 +216,75 @@ def info(run: Path) -> dict:
 
 def summary(run: Path) -> dict:
     """What `dlrecipes runs` shows of a run. A corrupt run.json or metrics.json makes this
-    run "unreadable", with `error` saying which file and why, and never fails the listing."""
+    run "unreadable", with `error` saying which file and why, and never fails the listing.
+
+    An incomplete run shows the epochs its checkpoint holds (what a resume continues from),
+    no test metrics (a metrics.json of a run killed before it completed is not a result),
+    and `next`: the command that continues it. A run still marked running whose process is
+    gone shows as `stopped`.
+    """
     meta = info(run)
     problem = meta.get("problem") if meta.get("status") == UNREADABLE else None
+    status = meta.get("status")
+    complete = problem is None and status == RunStatus.COMPLETE
     test: dict = {}
     metrics = run / "metrics.json"
-    if problem is None and metrics.is_file():
+    if complete and metrics.is_file():
         content, problem = try_read_json(metrics)
         test = content.get("test", {})
         if not isinstance(test, dict):
             test, problem = {}, "metrics.json: 'test' is not a mapping of metrics"
-    status = meta.get("status")
+    row = {"run": run.name, "recipe": meta.get("recipe"), "started": meta.get("started")}
     if problem is not None:
-        shown = UNREADABLE
+        row.update(status=UNREADABLE, epochs=None, test={}, error=problem)
+        return row
+    if complete:
+        row.update(status=str(status), epochs=meta.get("epochs_done"), test=test)
+        return row
+    from dlrecipes import runlock
+    from dlrecipes.train import checkpoint
+
+    owner = runlock.read_owner(run) if status == RunStatus.RUNNING else None
+    alive = runlock.owner_alive(owner) if owner else False
+    if status == RunStatus.RUNNING and alive is False:
+        status = "stopped"
+    row.update(status=f"incomplete ({status})", epochs=checkpoint.epochs_done(run) or 0, test={})
+    if status == RunStatus.RUNNING:
+        row["owner"] = owner
     else:
-        shown = str(status) if status == RunStatus.COMPLETE else f"incomplete ({status})"
-    row = {
-        "run": run.name,
-        "recipe": meta.get("recipe"),
-        "status": shown,
-        "started": meta.get("started"),
-        "epochs": meta.get("epochs_done"),
-        "test": test,
-    }
-    if problem is not None:
-        row["error"] = problem
+        advised = meta.get("next")  # a failure's own advice (a diverged run: a lower rate)
+        row["next"] = advised if isinstance(advised, str) else next_command(run)
     return row
+
+
+def next_command(run: Path) -> str:
+    """The command that continues an incomplete run: resume from its checkpoint, or train
+    its recipe again."""
+    from dlrecipes.train import checkpoint
+
+    if checkpoint.epochs_done(run) is not None:
+        return f"dlrecipes train --resume {run}"
+    return train_again_command(run)
+
+
+def train_again_command(run: Path) -> str:
+    """`dlrecipes train RUN/recipe.yaml` when the run's recipe can be read, else the
+    recipe's name (a run folder whose recipe.yaml is damaged); with `--runs-dir` when the
+    run is not in the default runs folder, so the new run lands beside the old one."""
+    try:
+        load_run_recipe(run)
+        recipe = str(run / "recipe.yaml")
+    except (RecipeError, OSError):
+        recipe = str(info(run).get("recipe") or "RECIPE")
+    same = os.path.abspath(run.parent) == os.path.abspath(default_runs_dir())
+    return f"dlrecipes train {recipe}" + ("" if same else f" --runs-dir {run.parent}")
 
 
 def is_run(path: Path) -> bool:
     """Whether `path` is a run folder; False, not an exception, for a name too long or a loop."""
     try:
+        if Path(os.path.abspath(path)).name.startswith("."):  # a run being set up, or hidden
+            return False
         return path.is_dir() and (path / "run.json").is_file()
     except (OSError, ValueError):
         return False
@@ -208,12 +344,36 @@ def _checked(path: Path, complete: bool) -> Path:
     return path
 
 
-def write_recipe(run: Path, recipe) -> None:
+def recipe_text(recipe) -> str:
     """RUN/recipe.yaml: the resolved recipe, written so that `load_run_recipe` reads it back
     exactly (a name such as '1e5' is quoted, or the loader would read a number)."""
     from dlrecipes.yamlio import dump_yaml
 
-    write_atomic(run / "recipe.yaml", dump_yaml(recipe.model_dump(mode="json")))
+    return dump_yaml(recipe.model_dump(mode="json"))
+
+
+def damaged(run: Path, name: str, why: str) -> RecipeError:
+    """The one message for a run file that cannot be used: which file, why, what to do."""
+    recipe = info(run).get("recipe")
+    again = f"dlrecipes train {recipe}" if isinstance(recipe, str) else "train its recipe again"
+    return RecipeError(
+        f"run '{run.name}' has a damaged {name}: {why}.",
+        where=str(run / name),
+        fix=f"restore {name} from a copy if you have one; otherwise train again: {again}",
+    )
+
+
+def verify(run: Path, name: str) -> None:
+    """Refuse a run file that is missing or whose sha256 is not the one run.json recorded
+    when it was written (truncated, overwritten, edited by hand). A file written before
+    checksums were recorded is taken as it is."""
+    path = run / name
+    if not path.is_file():
+        raise damaged(run, name, "it is missing")
+    recorded = info(run).get("sha256")
+    expected = recorded.get(name) if isinstance(recorded, dict) else None
+    if expected is not None and sha256(path) != expected:
+        raise damaged(run, name, "its contents changed since it was written (sha256 differs)")
 
 
 def load_run_recipe(run: Path):
@@ -222,18 +382,52 @@ def load_run_recipe(run: Path):
     from dlrecipes.yamlio import read_yaml
 
     path = run / "recipe.yaml"
-    raw, node = read_yaml(path)
-    return validate(raw, source=str(path), node=node)
+    verify(run, "recipe.yaml")
+    try:
+        raw, node = read_yaml(path)
+        return validate(raw, source=str(path), node=node)
+    except RecipeError as error:
+        if not path.exists():
+            raise damaged(run, "recipe.yaml", "it is missing") from None
+        problem = error.what.rstrip(".") + (f" ({error.where.replace(str(path), '').strip(', ')})" if error.where else "")
+        raise damaged(run, "recipe.yaml", problem) from None
 
 
-def load_trained(run: Path):
-    """(recipe, data signature, uncompiled Keras model) of a complete run."""
+def read_run_json(run: Path, name: str) -> dict:
+    """A JSON file of a run; a RecipeError naming it when it is missing or damaged."""
+    verify(run, name)
+    content, problem = try_read_json(run / name)
+    if problem is not None:
+        raise damaged(run, name, problem.removeprefix(f"{name}: "))
+    return content
+
+
+def load_model_file(run: Path, path: Path):
+    """A Keras model saved in a run (model.keras, a snapshot), checked against the sha256
+    recorded when the run completed; a RecipeError naming the file when it is damaged."""
     import keras
 
     import dlrecipes.adversarial  # noqa: F401  (registers the GAN model for load_model)
     import dlrecipes.layers  # noqa: F401  (registers our own layers for load_model)
+
+    name = path.relative_to(run).as_posix() if path.is_relative_to(run) else path.name
+    verify(run, name)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras reports a truncated zip as "File not found"
+        why = "not a complete Keras archive (truncated or overwritten?)"
+        if "zip" not in str(error).lower() and "File not found" not in str(error):
+            why = f"Keras cannot load it ({type(error).__name__}: {str(error)[:200]})"
+        raise damaged(run, name, why) from None
+
+
+def load_trained(run: Path):
+    """(recipe, data signature, uncompiled Keras model) of a complete run."""
     from dlrecipes.data import Signature
 
-    signature = Signature(**read_json(run / "signature.json"))
-    model = keras.models.load_model(run / "model.keras", compile=False)
-    return load_run_recipe(run), signature, model
+    recipe = load_run_recipe(run)
+    try:
+        signature = Signature(**read_run_json(run, "signature.json"))
+    except TypeError as error:  # keys that are not a signature's
+        raise damaged(run, "signature.json", f"not a data signature ({error})") from None
+    return recipe, signature, load_model_file(run, run / "model.keras")

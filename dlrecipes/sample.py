@@ -6,6 +6,7 @@ from pathlib import Path
 
 from dlrecipes import runs
 from dlrecipes.errors import RecipeError
+from dlrecipes.writable import require_writable_file
 
 
 def write_samples(model, path: Path, n: int = 64, seed: int = 0) -> Path:
@@ -20,15 +21,12 @@ def write_samples(model, path: Path, n: int = 64, seed: int = 0) -> Path:
 
 
 def sample_run(run: Path, out: Path | None, n: int, seed: int) -> Path:
+    out = out or run / f"samples-seed{seed}.png"
+    require_writable_file(out, option="--out", suffix=".png")  # before the model is loaded
     recipe, _, model = runs.load_trained(run)
     if not recipe.task.problem.generative:
         raise RecipeError(
             f"run '{run.name}' is a {recipe.task.type} model; `sample` draws images from a GAN's generator.",
             fix="pick a run of an adversarial recipe (e.g. mnist-dcgan); use `predict` for classifiers",
         )
-    out = out or run / f"samples-seed{seed}.png"
-    if out.suffix.lower() != ".png":
-        raise RecipeError(f"'{out}' does not end in .png.", where="--out", fix="name a .png file")
-    if not out.parent.is_dir():
-        raise RecipeError(f"folder '{out.parent}' does not exist.", where="--out", fix="create it first")
     return write_samples(model, out, n, seed)

@@ -375,7 +375,7 @@ def test_runs_lists_the_others_and_marks_corrupt_runs_unreadable(tmp_path):
     assert "run 'run-invalid' is unreadable: run.json: not valid JSON" in stderr
     assert "run 'run-list' is unreadable: run.json holds a JSON list" in stderr
     assert "accuracy 0.9700" in result.stdout  # the good run, with its metrics
-    assert "[bold]markup" in result.stdout and "incomplete (running)" in result.stdout
+    assert "[bold]markup" in result.stdout and "incomplete (stopped)" in result.stdout  # no process owns it
     assert result.stdout.count("unreadable") == 6
 
     rows = {row["run"]: row for row in json.loads(invoke("runs", "--runs-dir", str(tmp_path), "--json").stdout)}
@@ -390,11 +390,14 @@ def test_a_corrupt_run_is_named_when_used(tmp_path):
 
 def test_a_damaged_checkpoint_is_one_message(tmp_path):
     from dlrecipes.errors import RecipeError
-    from dlrecipes.train.checkpoint import FOLDER, STATE, read_state
+    from dlrecipes.train.checkpoint import FOLDER, MANIFEST, read_state
 
     (tmp_path / FOLDER).mkdir()
-    (tmp_path / FOLDER / STATE).write_text('{"epochs_done": ')
+    (tmp_path / FOLDER / MANIFEST).write_text('{"epochs_done": ')
     with pytest.raises(RecipeError, match="damaged checkpoint"):
+        read_state(tmp_path)
+    (tmp_path / FOLDER / MANIFEST).write_text('{"epochs_done": 1, "weights": "../x", "state": "y", "sha256": {}}')
+    with pytest.raises(RecipeError, match="not a checkpoint manifest"):
         read_state(tmp_path)
 
 
@@ -403,9 +406,10 @@ def test_run_status_is_an_enum_written_as_plain_json(tmp_path):
 
     assert [s.value for s in runs.RunStatus] == ["running", "complete", "interrupted", "failed"]
     assert runs.COMPLETE is runs.RunStatus.COMPLETE and f"{runs.RunStatus.FAILED}" == "failed"
-    run = runs.create(tmp_path, "mnist-dnn")
+    run, lock = runs.create(tmp_path, "mnist-dnn", {}, {})
     assert json.loads((run / "run.json").read_text())["status"] == "running"
     runs.update(run, status=runs.RunStatus.INTERRUPTED)
+    lock.release()
     assert runs.info(run)["status"] == runs.RunStatus.INTERRUPTED == "interrupted"
 
 
@@ -426,5 +430,5 @@ def test_exponent_floats_are_numbers_and_strings_like_them_survive_a_round_trip(
     recipe = load_recipe(path, ["train.optimizer.weight_decay=1E-05"]).recipe
     assert recipe.name == "1e5" and recipe.train.optimizer.learning_rate == 0.001
     assert recipe.train.optimizer.weight_decay == 1e-5
-    runs.write_recipe(tmp_path, recipe)  # the name '1e5' must come back a string
+    runs.write_atomic(tmp_path / "recipe.yaml", runs.recipe_text(recipe))  # the name '1e5' must come back a string
     assert runs.load_run_recipe(tmp_path) == recipe

@@ -37,7 +37,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
         preexec_fn=ctrl_c_able,
     )
     deadline = time.time() + 180
-    while time.time() < deadline and not list((tmp_path / "cut").glob("*/checkpoint/state.json")):
+    while time.time() < deadline and not list((tmp_path / "cut").glob("*/checkpoint/latest.json")):
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -46,7 +46,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "interrupted" and info["epochs_done"] < 5
     assert f"dlrecipes train --resume {run}" in stderr  # says how to go on, on one line
-    assert (run / "checkpoint" / "weights.weights.h5").is_file()
+    assert (run / "checkpoint" / "latest.json").is_file()
 
     resumed = cli("train", "--resume", str(run))
     assert resumed.returncode == 0, resumed.stderr

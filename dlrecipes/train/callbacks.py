@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dlrecipes import runs
+from dlrecipes import interrupts, runs
+from dlrecipes.errors import EXIT_FAILURE, RecipeError
 
 
 def current_learning_rate(optimizer) -> float:
@@ -119,14 +121,13 @@ class RunHistory(keras.callbacks.Callback):
         writer.writeheader()
         writer.writerows(self.rows)
         runs.write_atomic(self.path, out.getvalue())
-        runs.update(self.path.parent, epochs_done=epoch + 1)
 
 
 class Checkpoint(keras.callbacks.Callback):
     """After every epoch: weights, optimizer state and progress into RUN/checkpoint/.
 
     Runs after RunHistory in the callback list, so the state it saves includes the epoch
-    just finished.
+    just finished. run.json's `epochs_done` follows the checkpoint, never leads it.
     """
 
     def __init__(self, run: Path, history: RunHistory, seconds):
@@ -139,6 +140,64 @@ class Checkpoint(keras.callbacks.Callback):
         checkpoint.save(self.run, self.model, {
             "epochs_done": epoch + 1, "history": self.history.rows, "train_seconds": self.seconds(),
         })
+        runs.update(self.run, epochs_done=epoch + 1)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raise the KeyboardInterrupt of a Ctrl-C or SIGTERM whose exception Python swallowed
+    (interrupts.py): checked after every step, so a signal is never lost."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        interrupts.check()
+
+    on_test_batch_end = on_train_batch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        interrupts.check()
+
+
+class TrainingDiverged(RecipeError):
+    """A loss became NaN or infinite: nothing trained after that step means anything.
+    `lower_rate` is a tenth of the recipe's learning rate, the first thing to try."""
+
+    def __init__(self, key: str, value: float, epoch: int, step: int | None, rate_now: float, lower_rate: float):
+        at = f"epoch {epoch}, by step {step}" if step is not None else f"the end of epoch {epoch}"
+        self.lower_rate = lower_rate
+        super().__init__(
+            f"training diverged: {key} became {value} at {at} (learning rate then {rate_now:.3g}).",
+            details=[
+                "This is usually a learning rate too high for the model (or a schedule that raises it),",
+                "or inputs or targets on a large scale (unnormalised pixels or columns, large regression targets).",
+            ],
+            fix=f"train again with a lower learning rate (--set train.optimizer.learning_rate={lower_rate:.3g}), "
+                "gradient clipping (--set train.optimizer.clipnorm=1.0), or scaled data",
+            exit_code=EXIT_FAILURE,
+        )
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, before the epoch is recorded or checkpointed,
+    so the run keeps its last good checkpoint. (Keras' TerminateOnNaN only stops the epoch,
+    after which the epoch's callbacks would still save the broken weights.)"""
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate = learning_rate  # the recipe's
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, None)  # validation losses too
+
+    def _check(self, logs, step):
+        for key, value in (logs or {}).items():
+            if key.endswith("loss") and not math.isfinite(float(value)):
+                now = current_learning_rate(self.model.optimizer)
+                raise TrainingDiverged(key, float(value), self.epoch, step, now, self.learning_rate / 10)
 
 
 class Snapshots(keras.callbacks.Callback):

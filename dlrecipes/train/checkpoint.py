@@ -1,13 +1,23 @@
 """Checkpoints after every epoch, and resuming from them.
 
-`RUN/checkpoint/` holds what continuing needs, written after each epoch into a temporary
-folder and renamed into place (a checkpoint is whole or absent):
+`RUN/checkpoint/` holds what continuing needs after epoch K:
 
-- `weights.weights.h5`: the model's weights and the optimizer's state - its moments and
-  its step count, which is also where the learning-rate schedule reads the step;
-- `state.json`: the epochs done, the history so far, the training seconds, and the state
+- `epoch-K.keras`: the model's weights and the optimizer's state - its moments and its
+  step count, which is also where the learning-rate schedule reads the step;
+- `epoch-K.json`: the epochs done, the history so far, the training seconds, and the state
   of every random generator inside the model (dropout's, a GAN's latent sampler's),
-  which Keras does not save with the weights.
+  which Keras does not save with the weights;
+- `latest.json`: which epoch's files are the checkpoint, with their sha256.
+
+Saving writes epoch K's files under temporary names, renames them into place, and only
+then replaces `latest.json` (a rename too); epoch K-1's files are removed last. So a kill,
+a full disk or a Ctrl-C at any moment leaves `latest.json` naming complete files, and
+resume verifies their checksums before it trusts them: a damaged checkpoint is refused,
+never silently trained on. Everything else in the folder is a leftover that `clean` removes.
+
+The weights go through `model.save`, which builds the archive in memory and writes it
+with Python's zipfile: a full disk is an OSError, where HDF5 writing the file itself
+crashed the process when the disk filled.
 
 The data order needs no saving: each epoch shuffles with its own seed (`seed`, epoch), so a
 resumed run sees exactly the batches the uninterrupted run would have. With the same
@@ -18,16 +28,15 @@ resume, so a resumed run with `train.augment` sees different augmentations.)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
+from dlrecipes import runs
 from dlrecipes.errors import RecipeError
 
 FOLDER = "checkpoint"
-WEIGHTS = "weights.weights.h5"
-STATE = "state.json"
+MANIFEST = "latest.json"
 
 
 def seed_states(model) -> list:
@@ -44,40 +53,115 @@ def restore_seed_states(model, states: list) -> None:
 
 
 def save(run: Path, model, state: dict) -> None:
-    """Write the checkpoint atomically: a new folder, then a rename over the old one."""
-    tmp = run / f".{FOLDER}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    model.save_weights(tmp / WEIGHTS)
-    (tmp / STATE).write_text(json.dumps({**state, "seed_states": seed_states(model)}))
-    final = run / FOLDER
-    old = run / f".{FOLDER}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
+    """Write epoch K's checkpoint, then point `latest.json` at it (see the module's doc)."""
+    folder = run / FOLDER
+    folder.mkdir(exist_ok=True)
+    epoch = state["epochs_done"]
+    weights, progress = f"epoch-{epoch}.keras", f"epoch-{epoch}.json"
+    tmp = folder / f".{weights}.{os.getpid()}.tmp.keras"  # Keras insists on the .keras suffix
+    try:
+        model.save(tmp)
+        runs.fsync_file(tmp)
+        os.replace(tmp, folder / weights)
+    finally:
+        tmp.unlink(missing_ok=True)
+    runs.write_json(folder / progress, {**state, "seed_states": seed_states(model)})
+    manifest = {
+        "epochs_done": epoch, "weights": weights, "state": progress,
+        "sha256": {name: runs.sha256(folder / name) for name in (weights, progress)},
+    }
+    runs.write_json(folder / MANIFEST, manifest)
+    clean(run)
+
+
+def clean(run: Path) -> None:
+    """Remove what no checkpoint refers to: older epochs' files, temporary files of
+    interrupted saves, and the folders of the layout before `latest.json`."""
+    folder = run / FOLDER
+    keep = {MANIFEST, *manifest_files(run)}
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name not in keep:
+                _remove(entry)
+    for entry in run.glob(f".{FOLDER}.*"):
+        _remove(entry)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def manifest(run: Path) -> dict | None:
+    """`latest.json`, or None when there is no (readable) checkpoint."""
+    content, problem = runs.try_read_json(run / FOLDER / MANIFEST)
+    if problem is not None or not isinstance(content.get("sha256"), dict):
+        return None
+    return content
+
+
+def manifest_files(run: Path) -> list[str]:
+    content = manifest(run)
+    return [name for name in content["sha256"] if isinstance(name, str)] if content else []
+
+
+def epochs_done(run: Path) -> int | None:
+    """The epochs the run's checkpoint holds; None without one."""
+    content = manifest(run)
+    value = content.get("epochs_done") if content else None
+    return value if isinstance(value, int) else None
 
 
 def read_state(run: Path) -> dict:
-    path = run / FOLDER / STATE
-    if not path.is_file():
+    """The checkpoint's state, its files verified against their recorded checksums.
+
+    Refused (RecipeError) when there is no checkpoint or it is damaged; the message says
+    what can be done instead.
+    """
+    folder = run / FOLDER
+    again = runs.train_again_command(run)
+    path = folder / MANIFEST
+    if not path.exists():
         raise RecipeError(
             f"run '{run.name}' has no checkpoint to resume from (it stopped before its first epoch ended).",
-            where=str(run / FOLDER),
-            fix=f"train it again: dlrecipes train {run / 'recipe.yaml'}",
+            where=str(folder),
+            fix=f"train it again: {again}",
         )
-    from dlrecipes.runs import try_read_json
-
-    state, problem = try_read_json(path)
-    if problem is not None:  # save() renames whole folders into place, so only a hand edit or a disk fault
+    content, problem = runs.try_read_json(path)
+    files = content.get("sha256")
+    weights, progress = content.get("weights"), content.get("state")
+    plain = all(isinstance(name, str) and name == Path(name).name for name in (weights, progress))
+    if problem is None and not (plain and isinstance(files, dict) and isinstance(content.get("epochs_done"), int)
+                                and {weights, progress} == set(files)):
+        problem = f"{MANIFEST}: not a checkpoint manifest"
+    if problem is not None:
         raise RecipeError(
-            f"run '{run.name}' has a damaged checkpoint ({problem}).",
-            where=str(path),
-            fix=f"train it again: dlrecipes train {run / 'recipe.yaml'}",
+            f"run '{run.name}' has a damaged checkpoint ({problem}).", where=str(path), fix=f"train it again: {again}"
         )
-    return state
+    for name, recorded in files.items():
+        file = folder / name
+        try:
+            actual = runs.sha256(file)
+        except OSError as error:
+            actual, why = None, error.strerror or type(error).__name__
+        else:
+            why = "its contents changed since it was saved (sha256 differs)"
+        if actual != recorded:
+            raise RecipeError(
+                f"run '{run.name}' has a damaged checkpoint: {name}: {why}.",
+                where=str(file),
+                fix=f"restore the file if you have a copy; otherwise train again: {again}",
+            )
+    state, problem = runs.try_read_json(folder / progress)
+    if problem is not None or not {"epochs_done", "history", "train_seconds", "seed_states"} <= set(state):
+        raise RecipeError(
+            f"run '{run.name}' has a damaged checkpoint ({problem or progress + ': fields missing'}).",
+            where=str(folder / progress),
+            fix=f"train it again: {again}",
+        )
+    return {**state, "weights_file": weights}
 
 
 def restore(run: Path, model, state: dict) -> None:
@@ -86,7 +170,7 @@ def restore(run: Path, model, state: dict) -> None:
         model.build_optimizers()
     elif model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(run / FOLDER / WEIGHTS)
+    model.load_weights(run / FOLDER / state["weights_file"])
     restore_seed_states(model, state["seed_states"])
 
 

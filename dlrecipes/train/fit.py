@@ -9,6 +9,7 @@ started, a checkpoint is written after every epoch; a failure or Ctrl-C marks th
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import sys
 import time
@@ -167,11 +168,15 @@ class Session:
             compile_model(self.model, self.recipe, self.data.steps_per_epoch, self.runtime.replicas,
                           constant_rate=constant_rate)
 
-    def fit(self, run: Path, console: Console, resumed: dict | None = None) -> Path:
-        """Train from the start, or from a checkpoint's state, then save the results."""
+    def fit(self, run: Path, console: Console, lock, resumed: dict | None = None) -> Path:
+        """Train from the start, or from a checkpoint's state, then save the results.
+
+        `lock` is this process's hold on the run (runlock.py), released when this ends.
+        """
+        from dlrecipes import interrupts
         from dlrecipes.models.common import auxiliary_weights, inference_model
         from dlrecipes.train import checkpoint
-        from dlrecipes.train.callbacks import Checkpoint, RichProgress, RunHistory
+        from dlrecipes.train.callbacks import Checkpoint, RichProgress, RunHistory, StopOnNonFinite, StopOnSignal
 
         recipe, data, model = self.recipe, self.data, self.model
         first = resumed["epochs_done"] if resumed else 0
@@ -180,7 +185,10 @@ class Session:
         history = RunHistory(run, data.train_examples, rows=resumed["history"] if resumed else [])
         started = time.perf_counter()
         saver = Checkpoint(run, history, lambda: previous_seconds + time.perf_counter() - started)
-        callbacks = [*self.callbacks, RichProgress(total, data.steps_per_epoch, console), history, saver]
+        # The two stops come first: a NaN step or a swallowed Ctrl-C must end the epoch
+        # before the history and the checkpoint record it.
+        callbacks = [StopOnSignal(), StopOnNonFinite(recipe.train.optimizer.learning_rate), *self.callbacks,
+                     RichProgress(total, data.steps_per_epoch, console), history, saver]
         if recipe.train.snapshots:
             from dlrecipes.train.callbacks import Snapshots
 
@@ -215,6 +223,7 @@ class Session:
                     verbose=0,
                     callbacks=callbacks,
                 )
+                interrupts.check()
                 if model.stop_training:  # early stopping ends the training, fine-tuning included
                     if index + 1 < len(phases):
                         console.print("[yellow]note:[/] early stopping ended training before fine-tuning")
@@ -228,14 +237,16 @@ class Session:
                     model.optimizer.build(model.trainable_variables)
             test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
             save_results(run, recipe, model, history.rows, test)
+            interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
+            runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(),
+                        train_seconds=round(train_seconds, 2), sha256={**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")})
             checkpoint.remove(run)
-            runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(), train_seconds=round(train_seconds, 2))
+            runs.remove_temporary_files(run)
         except KeyboardInterrupt:
-            runs.update(run, status=runs.RunStatus.INTERRUPTED, finished=runs.utc_now())
-            done = len(history.rows)
-            if (run / checkpoint.FOLDER).is_dir():
+            stopped(run, runs.RunStatus.INTERRUPTED, console)
+            if checkpoint.epochs_done(run) is not None:
                 console.print(
-                    f"interrupted: run {run} keeps its checkpoint after epoch {done}; "
+                    f"interrupted: run {run} keeps its checkpoint after epoch {checkpoint.epochs_done(run)}; "
                     f"continue with: dlrecipes train --resume {run}",
                     soft_wrap=True,  # one line, so the command can be copied whole
                     highlight=False,
@@ -248,9 +259,68 @@ class Session:
                 )
             raise
         except BaseException as err:
-            runs.update(run, status=runs.RunStatus.FAILED, finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
-            raise
+            failure(run, err, console)
+        finally:
+            lock.release()
         return run
+
+
+def stopped(run: Path, status, console: Console, error: str | None = None, next_command: str | None = None) -> None:
+    """Mark a run that ended before completing, after removing the temporary files of the
+    writes it did not finish (which also frees the space a full disk needs for run.json).
+    `next_command`: what `runs` suggests instead of resuming or training it again."""
+    from dlrecipes.train import checkpoint
+
+    runs.remove_temporary_files(run)
+    checkpoint.clean(run)
+    fields = {"error": error, "next": next_command}
+    try:
+        runs.update(run, status=status, finished=runs.utc_now(), **{k: v for k, v in fields.items() if v})
+    except OSError as problem:
+        console.print(f"[yellow]note:[/] could not mark run {run} {status} ({problem.strerror}); "
+                      "`dlrecipes runs` shows it as stopped", soft_wrap=True, highlight=False)
+
+
+def failure(run: Path, err: BaseException, console: Console):
+    """Mark the run failed and raise what the user should see: a full disk and a diverged
+    training as one message with what to do; anything else as itself, after saying how
+    the run can be continued once its cause is fixed."""
+    from dlrecipes.errors import EXIT_FAILURE, is_disk_full
+    from dlrecipes.train import checkpoint
+    from dlrecipes.train.callbacks import TrainingDiverged
+
+    if isinstance(err, TrainingDiverged):
+        # Resuming would diverge again: the way on is the recipe with a lower rate.
+        again = f"{runs.train_again_command(run)} --set train.optimizer.learning_rate={err.lower_rate:.3g}"
+        stopped(run, runs.RunStatus.FAILED, console, error=err.what, next_command=again)
+        done = checkpoint.epochs_done(run)
+        err.where = str(run) + (f" (its last good checkpoint, after epoch {done}, is kept)" if done else "")
+        raise err from None
+    if is_disk_full(err):
+        stopped(run, runs.RunStatus.FAILED, console, error="no space left on device")
+        done = checkpoint.epochs_done(run)
+        raise RecipeError(
+            "no space left on device: the training could not write its files"
+            + (f" (its checkpoint after epoch {done} is intact)." if done else "."),
+            where=f"{run} ({_free_space(run)} free)",
+            fix=f"free some space (or move the run to a larger disk), then: {runs.next_command(run)}",
+            exit_code=EXIT_FAILURE,
+        ) from None
+    stopped(run, runs.RunStatus.FAILED, console, error=f"{type(err).__name__}: {err}")
+    if isinstance(err, Exception):
+        console.print(f"run {run} marked failed; once the cause is fixed: {runs.next_command(run)}",
+                      soft_wrap=True, highlight=False)
+    raise err
+
+
+def _free_space(path: Path) -> str:
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return "?"
+    return f"{free / 2**20:.1f} MiB"
 
 
 def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
@@ -260,41 +330,57 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
 
 def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path."""
+    from dlrecipes.writable import require_writable_dir
+
     console = console or Console(stderr=True)
+    require_writable_dir(runs_dir, option="--runs-dir", what="runs folder")
     session = Session.build(recipe, runs_dir)
-    run = runs.create(runs_dir, recipe.name)
-    runs.update(run, **session.record)
+    files = {
+        "recipe.yaml": runs.recipe_text(recipe),
+        "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
+        "env.json": json.dumps(environment(), indent=2) + "\n",
+    }
+    run, lock = runs.create(runs_dir, recipe.name, session.record, files)
     for note in [*session.runtime.notes, *session.data.notes]:
         console.print(f"[yellow]note:[/] {note}")
     if session.record.get("skipped_files"):
         skipped = session.record["skipped_files"]
         console.print(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
-    try:
-        runs.write_recipe(run, recipe)
-        runs.write_json(run / "signature.json", dataclasses.asdict(session.data.signature))
-        runs.write_json(run / "env.json", environment())
-    except BaseException as err:
-        runs.update(run, status=runs.RunStatus.FAILED, finished=runs.utc_now(), error=f"{type(err).__name__}: {err}")
-        raise
     console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
-    return session.fit(run, console)
+    return session.fit(run, console, lock)
 
 
 def resume(run: Path, *, console: Console | None = None) -> Path:
-    """Continue an interrupted or failed run from its last checkpoint, in the same folder."""
+    """Continue an interrupted, failed or stopped run from its last checkpoint, in the same
+    folder. Refused while another process trains it (its lock is held)."""
+    from dlrecipes import runlock
     from dlrecipes.train import checkpoint
+    from dlrecipes.writable import require_writable_dir
 
     console = console or Console(stderr=True)
-    status = runs.info(run).get("status")
-    if status == runs.RunStatus.COMPLETE:
-        raise RecipeError(f"run '{run.name}' is complete; there is nothing to resume.", where=str(run))
-    state = checkpoint.read_state(run)
-    recipe = runs.load_run_recipe(run)
-    # The checkpoint holds the weights; init_from's source run is not read again.
-    session = Session.build(recipe, run.parent, transfer_weights=False)
-    runs.update(run, status=runs.RunStatus.RUNNING, resumed_at=runs.utc_now(), resumed_from_epoch=state["epochs_done"], error=None)
+    require_writable_dir(run, option="the run folder", what="run folder")
+    lock = runlock.acquire(run)  # before anything is read or changed: the run is ours now
+    try:
+        status = runs.info(run).get("status")
+        if status == runs.RunStatus.COMPLETE:
+            raise RecipeError(f"run '{run.name}' is complete; there is nothing to resume.", where=str(run))
+        # What an earlier process left half-written (it was killed, or its disk filled).
+        runs.remove_temporary_files(run)
+        checkpoint.clean(run)
+        state = checkpoint.read_state(run)
+        recipe = runs.load_run_recipe(run)
+        if lock.previous:
+            console.print(f"[yellow]note:[/] took over run {run.name} from {runlock.describe(lock.previous)}, "
+                          "which is no longer running", highlight=False, soft_wrap=True)
+        # The checkpoint holds the weights; init_from's source run is not read again.
+        session = Session.build(recipe, run.parent, transfer_weights=False)
+        runs.update(run, status=runs.RunStatus.RUNNING, owner=runlock.this_process(), resumed_at=runs.utc_now(),
+                    resumed_from_epoch=state["epochs_done"], epochs_done=state["epochs_done"], error=None, next=None)
+    except BaseException:
+        lock.release()
+        raise
     console.print(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}")
-    return session.fit(run, console, resumed=state)
+    return session.fit(run, console, lock, resumed=state)
 
 
 def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:
