@@ -651,9 +651,10 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         app()
-    except SystemExit as end:
+    except SystemExit:
         if interrupts.received() is not None:
-            interrupts.leave(end.code if isinstance(end.code, int) else interrupts.exit_code())
+            # The signal's own code: typer turns a KeyboardInterrupt it catches into 130.
+            interrupts.leave(interrupts.exit_code())
         raise
 
 

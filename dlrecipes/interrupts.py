@@ -28,6 +28,15 @@ def install() -> None:
     for number in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _handler)
+    sys.unraisablehook = _unraisable
+
+
+def _unraisable(unraisable) -> None:
+    """Print what Python could not raise, except our own interrupt: it was recorded and will
+    be raised by `check` (a traceback from a garbage-collector callback would only confuse)."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received is not None:
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _handler(number, frame) -> None:

@@ -244,9 +244,13 @@ def summary(run: Path) -> dict:
     from dlrecipes import runlock
     from dlrecipes.train import checkpoint
 
-    owner = runlock.read_owner(run) if status == RunStatus.RUNNING else None
+    # The lock is the truth about a live process: a resume that has taken the run but not
+    # yet marked it running (its data still loading) is running, not interrupted.
+    owner = runlock.read_owner(run)
     alive = runlock.owner_alive(owner) if owner else False
-    if status == RunStatus.RUNNING and alive is False:
+    if alive or (alive is None and status == RunStatus.RUNNING):
+        status = RunStatus.RUNNING
+    elif status == RunStatus.RUNNING:
         status = "stopped"
     row.update(status=f"incomplete ({status})", epochs=checkpoint.epochs_done(run) or 0, test={})
     if status == RunStatus.RUNNING:
@@ -273,11 +277,20 @@ def train_again_command(run: Path) -> str:
     run is not in the default runs folder, so the new run lands beside the old one."""
     try:
         load_run_recipe(run)
-        recipe = str(run / "recipe.yaml")
     except (RecipeError, OSError):
-        recipe = str(info(run).get("recipe") or "RECIPE")
+        return _train_by_name(run)
+    return f"dlrecipes train {run / 'recipe.yaml'}" + _runs_dir_flag(run)
+
+
+def _train_by_name(run: Path) -> str:
+    recipe = info(run).get("recipe")
+    return f"dlrecipes train {recipe if isinstance(recipe, str) else 'RECIPE'}" + _runs_dir_flag(run)
+
+
+def _runs_dir_flag(run: Path) -> str:
+    """' --runs-dir PARENT' unless the run is in the default runs folder."""
     same = os.path.abspath(run.parent) == os.path.abspath(default_runs_dir())
-    return f"dlrecipes train {recipe}" + ("" if same else f" --runs-dir {run.parent}")
+    return "" if same else f" --runs-dir {run.parent}"
 
 
 def is_run(path: Path) -> bool:
@@ -354,13 +367,18 @@ def recipe_text(recipe) -> str:
 
 def damaged(run: Path, name: str, why: str) -> RecipeError:
     """The one message for a run file that cannot be used: which file, why, what to do."""
-    recipe = info(run).get("recipe")
-    again = f"dlrecipes train {recipe}" if isinstance(recipe, str) else "train its recipe again"
     return RecipeError(
         f"run '{run.name}' has a damaged {name}: {why}.",
         where=str(run / name),
-        fix=f"restore {name} from a copy if you have one; otherwise train again: {again}",
+        fix=f"restore {name} from a copy if you have one; otherwise train again: {_train_by_name(run)}",
     )
+
+
+def verify_all(run: Path) -> None:
+    """`verify` every file whose sha256 run.json recorded (what resume relies on)."""
+    recorded = info(run).get("sha256")
+    for name in recorded if isinstance(recorded, dict) else {}:
+        verify(run, name)
 
 
 def verify(run: Path, name: str) -> None:

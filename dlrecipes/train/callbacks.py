@@ -163,12 +163,16 @@ class TrainingDiverged(RecipeError):
     def __init__(self, key: str, value: float, epoch: int, step: int | None, rate_now: float, lower_rate: float):
         at = f"epoch {epoch}, by step {step}" if step is not None else f"the end of epoch {epoch}"
         self.lower_rate = lower_rate
+        details = [
+            "This is usually a learning rate too high for the model, or inputs or targets on a large",
+            "scale (unnormalised pixels or columns, large regression targets).",
+        ]
+        if rate_now > 15 * lower_rate:  # above the recipe's own rate: the schedule raised it
+            details.append(f"The schedule had raised the rate to {rate_now:.3g}, above the recipe's "
+                           f"{10 * lower_rate:.3g}: check train.schedule.")
         super().__init__(
             f"training diverged: {key} became {value} at {at} (learning rate then {rate_now:.3g}).",
-            details=[
-                "This is usually a learning rate too high for the model (or a schedule that raises it),",
-                "or inputs or targets on a large scale (unnormalised pixels or columns, large regression targets).",
-            ],
+            details=details,
             fix=f"train again with a lower learning rate (--set train.optimizer.learning_rate={lower_rate:.3g}), "
                 "gradient clipping (--set train.optimizer.clipnorm=1.0), or scaled data",
             exit_code=EXIT_FAILURE,

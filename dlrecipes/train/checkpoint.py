@@ -75,13 +75,15 @@ def save(run: Path, model, state: dict) -> None:
 
 
 def clean(run: Path) -> None:
-    """Remove what no checkpoint refers to: older epochs' files, temporary files of
-    interrupted saves, and the folders of the layout before `latest.json`."""
+    """Remove what no checkpoint refers to: temporary files of interrupted saves, the
+    folders of the layout before `latest.json`, and - only while `latest.json` can be read,
+    so that a damaged manifest never costs the files it named - older epochs' files."""
     folder = run / FOLDER
-    keep = {MANIFEST, *manifest_files(run)}
     if folder.is_dir():
+        referenced = manifest(run) is not None
+        keep = {MANIFEST, *manifest_files(run)}
         for entry in folder.iterdir():
-            if entry.name not in keep:
+            if ".tmp" in entry.name or (referenced and entry.name not in keep):
                 _remove(entry)
     for entry in run.glob(f".{FOLDER}.*"):
         _remove(entry)
@@ -124,6 +126,12 @@ def read_state(run: Path) -> dict:
     again = runs.train_again_command(run)
     path = folder / MANIFEST
     if not path.exists():
+        if any(folder.glob("epoch-*")):  # the files are there, what names them is not
+            raise RecipeError(
+                f"run '{run.name}' has a damaged checkpoint: {MANIFEST}, which names its files, is missing.",
+                where=str(path),
+                fix=f"restore {MANIFEST} if you have a copy; otherwise train again: {again}",
+            )
         raise RecipeError(
             f"run '{run.name}' has no checkpoint to resume from (it stopped before its first epoch ended).",
             where=str(folder),
@@ -138,7 +146,8 @@ def read_state(run: Path) -> dict:
         problem = f"{MANIFEST}: not a checkpoint manifest"
     if problem is not None:
         raise RecipeError(
-            f"run '{run.name}' has a damaged checkpoint ({problem}).", where=str(path), fix=f"train it again: {again}"
+            f"run '{run.name}' has a damaged checkpoint ({problem}).", where=str(path),
+            fix=f"restore {MANIFEST} if you have a copy; otherwise train again: {again}",
         )
     for name, recorded in files.items():
         file = folder / name

@@ -364,11 +364,13 @@ def resume(run: Path, *, console: Console | None = None) -> Path:
         status = runs.info(run).get("status")
         if status == runs.RunStatus.COMPLETE:
             raise RecipeError(f"run '{run.name}' is complete; there is nothing to resume.", where=str(run))
+        # Every file the run holds is checked before anything is removed or trained.
+        runs.verify_all(run)
+        state = checkpoint.read_state(run)
+        recipe = runs.load_run_recipe(run)
         # What an earlier process left half-written (it was killed, or its disk filled).
         runs.remove_temporary_files(run)
         checkpoint.clean(run)
-        state = checkpoint.read_state(run)
-        recipe = runs.load_run_recipe(run)
         if lock.previous:
             console.print(f"[yellow]note:[/] took over run {run.name} from {runlock.describe(lock.previous)}, "
                           "which is no longer running", highlight=False, soft_wrap=True)
