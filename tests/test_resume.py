@@ -11,12 +11,9 @@ import numpy as np
 
 from conftest import REPO, cli, ctrl_c_able, invoke
 
-# Long enough epochs that a SIGINT sent after the first one lands in the middle of training.
-# 16,000 examples are 125 batches of 128, which 8 batches per compiled call do not divide:
-# an epoch must still end after its own 125 batches (train.fit.execution_steps).
-ARGS = ["mnist-dnn", "--epochs", "5", "--seed", "3", "--set", "model.dropout=0.2",
-        "--set", "data.splits.train=train[:16000]", "--set", "data.splits.validation=train[16000:17024]",
-        "--set", "data.splits.test=test[:2000]"]
+# Full MNIST epochs: 54,000 examples are 422 batches of 128, which 8 batches per compiled
+# call do not divide; every epoch must still end after its own 422 batches.
+ARGS = ["mnist-dnn", "--epochs", "3", "--seed", "3", "--set", "model.dropout=0.2", "--set", "data.splits.test=test[:2000]"]
 
 
 def weights(run):
@@ -29,7 +26,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = cli("train", *ARGS, "--runs-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     (uninterrupted,) = list((tmp_path / "full").iterdir())
-    assert json.loads((uninterrupted / "run.json").read_text())["runtime"]["steps_per_execution"] == 5
+    assert json.loads((uninterrupted / "run.json").read_text())["runtime"]["steps_per_execution"] == 8
 
     process = subprocess.Popen(
         [sys.executable, "-m", "dlrecipes", "train", *ARGS, "--runs-dir", str(tmp_path / "cut")],
@@ -44,16 +41,16 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert process.returncode == 130, stderr
     (run,) = list((tmp_path / "cut").iterdir())
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "interrupted" and info["epochs_done"] < 5
+    assert info["status"] == "interrupted" and info["epochs_done"] < 3
     assert f"dlrecipes train --resume {run}" in stderr  # says how to go on, on one line
     assert (run / "checkpoint" / "latest.json").is_file()
 
     resumed = cli("train", "--resume", str(run))
     assert resumed.returncode == 0, resumed.stderr
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "complete" and 1 <= info["resumed_from_epoch"] < 5
+    assert info["status"] == "complete" and 1 <= info["resumed_from_epoch"] < 3
     assert not (run / "checkpoint").exists()  # removed once complete
-    assert len((run / "history.csv").read_text().splitlines()) == 6  # header + 5 epochs, none twice
+    assert len((run / "history.csv").read_text().splitlines()) == 4  # header + 3 epochs, none twice
     for a, b in zip(weights(uninterrupted), weights(run), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
@@ -68,18 +65,32 @@ def test_resume_refuses_what_it_cannot_continue(trained_run, tmp_path):
 
 
 def test_compiled_calls_never_cross_an_epochs_end():
-    """Keras runs steps_per_execution batches per call even past an epoch's last batch; the
-    number used must divide the epoch, so each epoch ends after exactly its own batches."""
+    """8 batches per call on epochs of 21 batches: each epoch ends after exactly its own
+    batches (the last call runs the 5 left), and a stream built for a resume at epoch 2
+    gives epochs 2 and 3 the batches an uninterrupted stream gives them."""
     import keras
     import tensorflow as tf
 
-    from dlrecipes.train.fit import execution_steps
+    from dlrecipes.data.pipeline import epoch_stream
 
-    assert [execution_steps(8, n) for n in (422, 128, 125, 11, 5, None)] == [2, 8, 5, 1, 5, 8]
+    examples = tf.data.Dataset.from_tensor_slices((np.arange(1000, dtype="float32")[:, None], np.zeros((1000, 1))))
+
+    def stream(first_epoch):
+        return epoch_stream(examples, first_epoch=first_epoch, steps_per_epoch=21, preprocess=lambda x: x,
+                            targets=lambda y: y, batch_size=48, seed=0, shuffle_buffer=1000, cache=True)
+
     ends = []
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse", steps_per_execution=execution_steps(2, 3))
-    stream = tf.data.Dataset.from_tensor_slices((np.ones((6, 1, 1)), np.ones((6, 1, 1))))  # 2 epochs of 3 batches
+    model.compile("sgd", "mse", steps_per_execution=8)
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(int(model.optimizer.iterations)))
-    model.fit(stream, epochs=2, steps_per_epoch=3, verbose=0, callbacks=[record])
-    assert ends == [3, 6]
+    model.fit(stream(0), epochs=4, verbose=0, callbacks=[record])
+    assert ends == [21, 42, 63, 84]
+
+    def orders(ds, passes):
+        return [np.concatenate([x.numpy().ravel() for x, _ in ds]) for _ in range(passes)]
+
+    uninterrupted, resumed = orders(stream(0), 4), orders(stream(2), 2)
+    assert all(sorted(order) == list(range(1000)) for order in uninterrupted)  # each epoch sees every example once
+    assert not np.array_equal(uninterrupted[0], uninterrupted[1])  # and in a new order
+    np.testing.assert_array_equal(uninterrupted[2], resumed[0])
+    np.testing.assert_array_equal(uninterrupted[3], resumed[1])

@@ -35,7 +35,6 @@ def epoch_stream(
     ds,
     *,
     first_epoch: int,
-    last_epoch: int,
     steps_per_epoch: int,
     preprocess: Callable,
     targets: Callable,
@@ -45,18 +44,31 @@ def epoch_stream(
     cache: bool,
     augment: Callable | None = None,
 ):
-    """Training batches for epochs [first_epoch, last_epoch), one stream for `model.fit`.
+    """Training batches for `model.fit`: one epoch, finite, of known length, whose order
+    changes with every pass - the i-th pass is epoch `first_epoch + i`.
 
-    The shuffle is seeded and reshuffles at every pass, so epoch k's order is the k-th
-    permutation of a fixed sequence. A run resumed at epoch k rebuilds the sequence and
-    skips the first k epochs' batches (cheap: raw examples, before any transformation), so
-    it reads exactly the batches an uninterrupted run would have. Batches never straddle
-    two epochs.
+    Keras iterates a finite dataset of known cardinality afresh each epoch, and its compiled
+    multi-step calls stop at the dataset's end: every epoch ends after exactly its own
+    batches, whatever `steps_per_execution` is (the last call of an epoch runs the batches
+    that are left). Epoch e is shuffled with its own seed (`seed`, e), read when its pass
+    begins from a counter inside the pipeline, so a run resumed at epoch k builds the stream
+    with `first_epoch=k` and sees exactly the batches an uninterrupted run would have.
     """
     import tensorflow as tf
 
     if cache:
         ds = ds.cache()
+    epoch = tf.Variable(first_epoch - 1, dtype=tf.int64, trainable=False, name="epoch_of_the_stream")
+
+    def one_epoch(_):
+        # The shuffle's seed is a function of (seed, epoch): no state carried between passes.
+        # It is complete on its own, so the graph-level seed is cleared: TensorFlow compares
+        # the two seeds as Python values, which fails for a tensor seed when the global seed
+        # is 0 (random_seed.get_seed's `seeds == (0, 0)`).
+        tf.compat.v1.get_default_graph().seed = None
+        e = epoch.assign_add(1)
+        return ds.shuffle(shuffle_buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + e,
+                          reshuffle_each_iteration=False).batch(batch_size)
 
     def transform(x, y):
         y = targets(y)
@@ -64,7 +76,7 @@ def epoch_stream(
             x, y = augment(tf.cast(x, tf.float32), y)
         return preprocess(x), y
 
-    stream = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    stream = stream.repeat(last_epoch).skip(first_epoch * steps_per_epoch)
+    stream = tf.data.Dataset.from_tensors(0).flat_map(one_epoch)
+    stream = stream.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     stream = stream.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return stream.prefetch(tf.data.AUTOTUNE)

@@ -29,19 +29,6 @@ from dlrecipes.train.inputs import (
 )
 
 
-def execution_steps(requested: int, steps_per_epoch: int | None) -> int:
-    """The most batches per compiled call, up to `requested`, that divide an epoch evenly.
-
-    Keras runs a full `steps_per_execution` batches per call, across an epoch's end too: with
-    422 batches an epoch and 8 per call, epoch 1 would take 2 batches of epoch 2's shuffle,
-    every later epoch would shift further, and a run resumed after epoch k would start from
-    batches the uninterrupted run had already used.
-    """
-    if not steps_per_epoch:
-        return requested
-    return max(d for d in range(1, min(requested, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-
-
 def compile_model(
     model, recipe, steps_per_epoch: int | None, replicas: int = 1, constant_rate: float | None = None
 ) -> None:
@@ -77,7 +64,9 @@ def compile_model(
         loss_weights=loss_weights,
         metrics=metrics,
         jit_compile=recipe.runtime.jit_compile,
-        steps_per_execution=execution_steps(recipe.runtime.steps_per_execution, steps_per_epoch),
+        # Exactly this many batches per call: each epoch is a finite dataset whose last call
+        # runs what is left (data.pipeline.epoch_stream), so no call crosses an epoch's end.
+        steps_per_execution=recipe.runtime.steps_per_execution,
     )
 
 
@@ -213,11 +202,10 @@ class Session:
                     entered = index
                 start = max(begin, first)
                 model.fit(
-                    with_targets_for(model, data.train_stream(start, end)),
+                    with_targets_for(model, data.train_stream(start)),
                     validation_data=validation,
                     initial_epoch=start,
                     epochs=end,
-                    steps_per_epoch=data.steps_per_epoch,
                     class_weight=self.class_weight,
                     shuffle=False,  # the stream is shuffled, epoch by epoch
                     verbose=0,

@@ -29,14 +29,14 @@ class Prepared:
     train_examples: int | None
     batch_size: int  # global: train.batch_size per replica
     train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
-    stream: object = None  # (first_epoch, last_epoch) -> training batches of those epochs
+    stream: object = None  # first_epoch -> a finite dataset of one epoch, the next one at each pass
     train_labels: object = None  # the training split's raw labels (unbatched), for class weights
     notes: list = dataclasses.field(default_factory=list)  # what the source chose that the user should know
 
-    def train_stream(self, first_epoch: int, last_epoch: int):
+    def train_stream(self, first_epoch: int):
         if self.stream is None:
             raise ValueError("these data were prepared without a training split")
-        return self.stream(first_epoch, last_epoch)
+        return self.stream(first_epoch)
 
 
 def label_encoding(recipe) -> str:
@@ -70,9 +70,9 @@ def prepare_data(recipe, roles=("train", "validation", "test"), replicas: int = 
     n = signature.split_sizes.get("train") or None
     steps = math.ceil(n / batch_size) if n else None
 
-    def stream(first_epoch: int, last_epoch: int):
+    def stream(first_epoch: int):
         return epoch_stream(
-            raw["train"], first_epoch=first_epoch, last_epoch=last_epoch, steps_per_epoch=steps,
+            raw["train"], first_epoch=first_epoch, steps_per_epoch=steps,
             preprocess=source.preprocess, targets=targets, batch_size=batch_size,
             seed=recipe.train.seed, shuffle_buffer=recipe.train.shuffle_buffer,
             cache=recipe.train.cache, augment=augment,

@@ -59,8 +59,8 @@ def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path
             if not math.isfinite(loss) or (len(raw) > 10 and loss > 4 * min(raw)):
                 self.model.stop_training = True  # diverged: the rest of the curve says nothing
 
-    epochs = math.ceil(steps / data.steps_per_epoch)
-    model.fit(data.train_stream(0, epochs), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
+    # One fit epoch of `steps` batches, drawn from as many training epochs as that takes.
+    model.fit(data.train_stream(0).repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
               callbacks=[RangeTest()])
     per_step = [loss for loss in raw if math.isfinite(loss)]
     smoothed, average = [], 0.0
