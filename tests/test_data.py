@@ -41,7 +41,7 @@ def test_pipeline_scales_pixels_and_batches():
     raw = source.load()
     assert raw["train"].element_spec[0].dtype == tf.uint8  # raw until the pipeline
     ds = epoch_stream(
-        raw["train"], first_epoch=0, last_epoch=1, steps_per_epoch=3, preprocess=source.preprocess,
+        raw["train"], first_epoch=0, steps_per_epoch=3, preprocess=source.preprocess,
         targets=tasks.get("multiclass").targets("integer", 10), batch_size=128, seed=0, shuffle_buffer=300, cache=True,
     )
     sizes, seen = [], []
