@@ -27,6 +27,7 @@ fuzz:
 bench:
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/batch_sizes.py
 	$(BIN)/python bench/hardware.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/gan.py

@@ -11,8 +11,8 @@ import numpy as np
 
 from conftest import REPO, cli, ctrl_c_able, invoke
 
-# Full MNIST epochs: 54,000 examples are 422 batches of 128, which 8 batches per compiled
-# call do not divide; every epoch must still end after its own 422 batches.
+# Full MNIST epochs: 54,000 examples are 422 batches of 128, which the recipe's 128 batches
+# per compiled call do not divide; every epoch must still end after its own 422 batches.
 ARGS = ["mnist-dnn", "--epochs", "3", "--seed", "3", "--set", "model.dropout=0.2", "--set", "data.splits.test=test[:2000]"]
 
 
@@ -26,7 +26,7 @@ def test_interrupted_then_resumed_run_matches_an_uninterrupted_one(tmp_path):
     full = cli("train", *ARGS, "--runs-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     (uninterrupted,) = list((tmp_path / "full").iterdir())
-    assert json.loads((uninterrupted / "run.json").read_text())["runtime"]["steps_per_execution"] == 8
+    assert json.loads((uninterrupted / "run.json").read_text())["runtime"]["steps_per_execution"] == 128
 
     process = subprocess.Popen(
         [sys.executable, "-m", "dlrecipes", "train", *ARGS, "--runs-dir", str(tmp_path / "cut")],
