@@ -226,8 +226,9 @@ class Session:
             test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
             save_results(run, recipe, model, history.rows, test)
             interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
+            sha256 = {**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")}
             runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(),
-                        train_seconds=round(train_seconds, 2), sha256={**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")})
+                        train_seconds=round(train_seconds, 2), sha256=sha256)
             checkpoint.remove(run)
             runs.remove_temporary_files(run)
         except KeyboardInterrupt:
