@@ -1,4 +1,4 @@
-import os, sys, json, time, hashlib
+import os, sys, time, hashlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
@@ -78,10 +78,10 @@ log("fit_time %.2f" % (time.time() - t1), "batch_callbacks", sc.n)
 log("history", {k: [round(float(v), 6) for v in vs] for k, vs in hist.history.items()})
 h = hashlib.sha256(b"".join(np.asarray(v).tobytes() for v in model.get_weights())).hexdigest()
 log("final_hash", h)
-np.savez(os.environ.get("SAVE","/tmp/mw/w_%s.npz" % os.environ.get("WID","s")), *model.get_weights())
+np.savez(os.environ.get("SAVE",os.path.join(os.path.dirname(os.path.abspath(__file__)), "w_%s.npz") % os.environ.get("WID","s")), *model.get_weights())
 if EVAL:
     log("evaluate", model.evaluate(vds, verbose=0, return_dict=True))
 if PRED:
     p = model.predict(tf.data.Dataset.from_tensor_slices(x[:256]).batch(GB), verbose=0)
-    log("predict shape", p.shape); np.save("/tmp/mw/pred_%s.npy" % os.environ.get("WID","s"), p)
+    log("predict shape", p.shape); np.save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pred_%s.npy") % os.environ.get("WID","s"), p)
 log("DONE")
