@@ -195,10 +195,15 @@ def remove_temporary_files(run: Path) -> None:
     """Remove the temporary files of writes that did not finish (`.NAME.PID.tmp`, ...)."""
     for entry in run.glob(".*"):
         if ".tmp" in entry.name:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            remove(entry)
+
+
+def remove(path: Path) -> None:
+    """Remove a file, a link or a whole folder, whichever `path` is; nothing if it is gone."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def update(run: Path, **fields) -> dict:

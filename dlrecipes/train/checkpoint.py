@@ -80,20 +80,13 @@ def clean(run: Path) -> None:
     so that a damaged manifest never costs the files it named - older epochs' files."""
     folder = run / FOLDER
     if folder.is_dir():
-        referenced = manifest(run) is not None
-        keep = {MANIFEST, *manifest_files(run)}
+        content = manifest(run)
+        keep = {MANIFEST, *(content["sha256"] if content else ())}
         for entry in folder.iterdir():
-            if ".tmp" in entry.name or (referenced and entry.name not in keep):
-                _remove(entry)
+            if ".tmp" in entry.name or (content is not None and entry.name not in keep):
+                runs.remove(entry)
     for entry in run.glob(f".{FOLDER}.*"):
-        _remove(entry)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+        runs.remove(entry)
 
 
 def manifest(run: Path) -> dict | None:
@@ -102,11 +95,6 @@ def manifest(run: Path) -> dict | None:
     if problem is not None or not isinstance(content.get("sha256"), dict):
         return None
     return content
-
-
-def manifest_files(run: Path) -> list[str]:
-    content = manifest(run)
-    return [name for name in content["sha256"] if isinstance(name, str)] if content else []
 
 
 def epochs_done(run: Path) -> int | None:

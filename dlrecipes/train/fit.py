@@ -157,11 +157,43 @@ class Session:
             compile_model(self.model, self.recipe, self.data.steps_per_epoch, self.runtime.replicas,
                           constant_rate=constant_rate)
 
-    def fit(self, run: Path, console: Console, lock, resumed: dict | None = None) -> Path:
+    def fit(self, run: Path, console: Console, lock, resumed: dict | None = None, announce: tuple = ()) -> Path:
         """Train from the start, or from a checkpoint's state, then save the results.
 
         `lock` is this process's hold on the run (runlock.py), released when this ends.
+        Everything from the first line printed (`announce`) on is inside the handlers, so
+        a Ctrl-C at any moment after the run exists marks it interrupted.
         """
+        from dlrecipes.train import checkpoint
+
+        try:
+            for line in announce:
+                console.print(line)
+            self._train(run, console, resumed)
+        except KeyboardInterrupt:
+            stopped(run, runs.RunStatus.INTERRUPTED, console)
+            done = checkpoint.epochs_done(run)
+            if done is not None:
+                console.print(
+                    f"interrupted: run {run} keeps its checkpoint after epoch {done}; "
+                    f"continue with: dlrecipes train --resume {run}",
+                    soft_wrap=True,  # one line, so the command can be copied whole
+                    highlight=False,
+                )
+            else:
+                console.print(
+                    f"interrupted before the first epoch ended: run {run} marked interrupted",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+            raise
+        except BaseException as err:
+            failure(run, err, console)
+        finally:
+            lock.release()
+        return run
+
+    def _train(self, run: Path, console: Console, resumed: dict | None) -> None:
         from dlrecipes import interrupts
         from dlrecipes.models.common import auxiliary_weights, inference_model
         from dlrecipes.train import checkpoint
@@ -185,73 +217,51 @@ class Session:
         validation = data.datasets.get("validation")
         if validation is not None:
             validation = with_targets_for(model, validation)
-        try:
-            phases = self.phases()
-            entered = 0  # the phase whose settings the model is compiled with
-            if resumed:
-                # Restore in the settings of the phase the checkpoint was taken in (the
-                # phase of its last epoch), exactly as the uninterrupted run had them.
-                entered = checkpoint_phase(phases, first)
-                self._enter(entered)
-                checkpoint.restore(run, model, resumed)
-            for index, (begin, end, _) in enumerate(phases):
-                if first >= end:
-                    continue
-                if index > entered:
-                    self._enter(index)
-                    entered = index
-                start = max(begin, first)
-                model.fit(
-                    with_targets_for(model, data.train_stream(start)),
-                    validation_data=validation,
-                    initial_epoch=start,
-                    epochs=end,
-                    class_weight=self.class_weight,
-                    shuffle=False,  # the stream is shuffled, epoch by epoch
-                    verbose=0,
-                    callbacks=callbacks,
-                )
-                interrupts.check()
-                if model.stop_training:  # early stopping ends the training, fine-tuning included
-                    if index + 1 < len(phases):
-                        console.print("[yellow]note:[/] early stopping ended training before fine-tuning")
-                    break
-            train_seconds = previous_seconds + time.perf_counter() - started
-            if auxiliary_weights(model):
-                with self.runtime.strategy.scope():
-                    model = inference_model(model)
-                    compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas)
-                    # Built, so the saved optimizer matches the one load_model recreates.
-                    model.optimizer.build(model.trainable_variables)
-            test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
-            save_results(run, recipe, model, history.rows, test)
-            interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
-            sha256 = {**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")}
-            runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(),
-                        train_seconds=round(train_seconds, 2), sha256=sha256)
-            checkpoint.remove(run)
-            runs.remove_temporary_files(run)
-        except KeyboardInterrupt:
-            stopped(run, runs.RunStatus.INTERRUPTED, console)
-            if checkpoint.epochs_done(run) is not None:
-                console.print(
-                    f"interrupted: run {run} keeps its checkpoint after epoch {checkpoint.epochs_done(run)}; "
-                    f"continue with: dlrecipes train --resume {run}",
-                    soft_wrap=True,  # one line, so the command can be copied whole
-                    highlight=False,
-                )
-            else:
-                console.print(
-                    f"interrupted before the first epoch ended: run {run} marked interrupted",
-                    soft_wrap=True,
-                    highlight=False,
-                )
-            raise
-        except BaseException as err:
-            failure(run, err, console)
-        finally:
-            lock.release()
-        return run
+        phases = self.phases()
+        entered = 0  # the phase whose settings the model is compiled with
+        if resumed:
+            # Restore in the settings of the phase the checkpoint was taken in (the
+            # phase of its last epoch), exactly as the uninterrupted run had them.
+            entered = checkpoint_phase(phases, first)
+            self._enter(entered)
+            checkpoint.restore(run, model, resumed)
+        for index, (begin, end, _) in enumerate(phases):
+            if first >= end:
+                continue
+            if index > entered:
+                self._enter(index)
+                entered = index
+            start = max(begin, first)
+            model.fit(
+                with_targets_for(model, data.train_stream(start)),
+                validation_data=validation,
+                initial_epoch=start,
+                epochs=end,
+                class_weight=self.class_weight,
+                shuffle=False,  # the stream is shuffled, epoch by epoch
+                verbose=0,
+                callbacks=callbacks,
+            )
+            interrupts.check()
+            if model.stop_training:  # early stopping ends the training, fine-tuning included
+                if index + 1 < len(phases):
+                    console.print("[yellow]note:[/] early stopping ended training before fine-tuning")
+                break
+        train_seconds = previous_seconds + time.perf_counter() - started
+        if auxiliary_weights(model):
+            with self.runtime.strategy.scope():
+                model = inference_model(model)
+                compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas)
+                # Built, so the saved optimizer matches the one load_model recreates.
+                model.optimizer.build(model.trainable_variables)
+        test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
+        save_results(run, recipe, model, history.rows, test)
+        interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
+        sha256 = {**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")}
+        runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(),
+                    train_seconds=round(train_seconds, 2), sha256=sha256)
+        checkpoint.remove(run)
+        runs.remove_temporary_files(run)
 
 
 def stopped(run: Path, status, console: Console, error: str | None = None, next_command: str | None = None) -> None:
@@ -329,14 +339,12 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
         "env.json": json.dumps(environment(), indent=2) + "\n",
     }
-    run, lock = runs.create(runs_dir, recipe.name, session.record, files)
-    for note in [*session.runtime.notes, *session.data.notes]:
-        console.print(f"[yellow]note:[/] {note}")
+    notes = [f"[yellow]note:[/] {note}" for note in [*session.runtime.notes, *session.data.notes]]
     if session.record.get("skipped_files"):
         skipped = session.record["skipped_files"]
-        console.print(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
-    console.print(f"[bold]{recipe.name}[/]: {recipe.description} -> {run}")
-    return session.fit(run, console, lock)
+        notes.append(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
+    run, lock = runs.create(runs_dir, recipe.name, session.record, files)
+    return session.fit(run, console, lock, announce=(*notes, f"[bold]{recipe.name}[/]: {recipe.description} -> {run}"))
 
 
 def resume(run: Path, *, console: Console | None = None) -> Path:
@@ -370,8 +378,8 @@ def resume(run: Path, *, console: Console | None = None) -> Path:
     except BaseException:
         lock.release()
         raise
-    console.print(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}")
-    return session.fit(run, console, lock, resumed=state)
+    return session.fit(run, console, lock, resumed=state,
+                       announce=(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}",))
 
 
 def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:
