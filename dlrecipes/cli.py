@@ -71,6 +71,8 @@ def handles_errors(command):
             return command(*args, **kwargs)
         except RecipeError as error:
             print_problem("error:", str(error))
+            if getattr(error, "leave_at_once", False):  # e.g. a multi-worker cluster lost a worker
+                interrupts.leave(error.exit_code)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -317,7 +319,7 @@ def train(
         help="Sets data.data_dir: prepared tfds data (else TFDS_DATA_DIR), or the folder of a recipe's data files (else DLRECIPES_DATA_DIR).")] = None,
     runs_dir: RunsDirOpt = None,
     strategy: Annotated[
-        Optional[str], typer.Option(help="tf.distribute strategy: auto, one-device, mirrored.", rich_help_panel="Runtime")
+        Optional[str], typer.Option(help="tf.distribute strategy: auto, one-device, mirrored, multi-worker (TF_CONFIG's cluster).", rich_help_panel="Runtime")
     ] = None,
     mixed_precision: Annotated[
         Optional[bool], typer.Option("--mixed-precision/--no-mixed-precision", help="float16 (GPU) / bfloat16 (CPU) compute.", rich_help_panel="Runtime")
@@ -367,6 +369,8 @@ def _resume(ref: str, runs_dir, given) -> None:
 
 
 def _report(run) -> None:
+    if run is None:  # a multi-worker non-chief: the chief reports the run
+        return
     from dlrecipes.runs import read_run_json
 
     metrics = read_run_json(run, "metrics.json")

@@ -43,7 +43,7 @@ def test_pipeline_scales_pixels_and_batches():
     ds = epoch_stream(
         raw["train"], first_epoch=0, steps_per_epoch=3, preprocess=source.preprocess,
         targets=tasks.get("multiclass").targets("integer", 10), batch_size=128, seed=0, shuffle_buffer=300, cache=True,
-    )
+    ).dataset
     sizes, seen = [], []
     for x, y in ds:
         assert x.dtype == tf.float32 and x.shape[1:] == (28, 28, 1)

@@ -66,12 +66,14 @@ def test_resume_refuses_what_it_cannot_continue(trained_run, tmp_path):
 
 def test_compiled_calls_never_cross_an_epochs_end():
     """8 batches per call on epochs of 21 batches: each epoch ends after exactly its own
-    batches (the last call runs the 5 left), and a stream built for a resume at epoch 2
-    gives epochs 2 and 3 the batches an uninterrupted stream gives them."""
+    batches (the last call runs the 5 left); each epoch's order is its own, set at its
+    start whatever passes Keras makes, so a run resumed at epoch 2 gives epochs 2 and 3
+    the batches an uninterrupted run gives them."""
     import keras
     import tensorflow as tf
 
     from dlrecipes.data.pipeline import epoch_stream
+    from dlrecipes.train.callbacks import StreamEpochs
 
     examples = tf.data.Dataset.from_tensor_slices((np.arange(1000, dtype="float32")[:, None], np.zeros((1000, 1))))
 
@@ -79,17 +81,24 @@ def test_compiled_calls_never_cross_an_epochs_end():
         return epoch_stream(examples, first_epoch=first_epoch, steps_per_epoch=21, preprocess=lambda x: x,
                             targets=lambda y: y, batch_size=48, seed=0, shuffle_buffer=1000, cache=True)
 
-    ends = []
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse", steps_per_execution=8)
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(int(model.optimizer.iterations)))
-    model.fit(stream(0), epochs=4, verbose=0, callbacks=[record])
+    def fit(first_epoch, epochs):
+        seen, ends = [], []
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse", steps_per_execution=8)
+        record = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: seen.append([]),
+            on_epoch_end=lambda epoch, logs: ends.append(int(model.optimizer.iterations)))
+        train = stream(first_epoch)
+        # Each batch's inputs as the model sees them, epoch by epoch.
+        watched = train.dataset.map(lambda x, y: (tf.py_function(lambda v: seen[-1].append(v.numpy().ravel()) or v,
+                                                                 [x], tf.float32), y))
+        watched = watched.map(lambda x, y: (tf.ensure_shape(x, [None, 1]), y))
+        model.fit(watched, initial_epoch=first_epoch, epochs=epochs, verbose=0, callbacks=[StreamEpochs(train), record])
+        return ends, [np.concatenate(batches) for batches in seen]
+
+    ends, uninterrupted = fit(0, 4)
     assert ends == [21, 42, 63, 84]
-
-    def orders(ds, passes):
-        return [np.concatenate([x.numpy().ravel() for x, _ in ds]) for _ in range(passes)]
-
-    uninterrupted, resumed = orders(stream(0), 4), orders(stream(2), 2)
+    _, resumed = fit(2, 4)
     assert all(sorted(order) == list(range(1000)) for order in uninterrupted)  # each epoch sees every example once
     assert not np.array_equal(uninterrupted[0], uninterrupted[1])  # and in a new order
     np.testing.assert_array_equal(uninterrupted[2], resumed[0])

@@ -43,24 +43,7 @@ def test_xla_can_be_turned_off(tmp_path):
     assert runtime["strategy"] == "default"
 
 
-@pytest.mark.parametrize(
-    "args, env",
-    [
-        (["--strategy", "multi-worker"], {}),
-        ([], {"TF_CONFIG": json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                                       "task": {"type": "worker", "index": 0}})}),
-    ],
-)
-def test_multi_worker_is_refused_with_the_reason(tmp_path, args, env):
-    result = cli("train", "mnist-dnn", *args, "--runs-dir", str(tmp_path / "runs"), env=env)
-    assert result.returncode == 2, result.stderr
-    assert "keras-team/keras#20585" in result.stderr
-    assert not (tmp_path / "runs").exists()
-
-
-def test_malformed_tf_config(tmp_path):
-    result = cli("train", "mnist-dnn", "--runs-dir", str(tmp_path / "runs"), env={"TF_CONFIG": "{not json"})
-    assert result.returncode == 2 and "TF_CONFIG is not valid JSON" in result.stderr
+# Multi-worker training and TF_CONFIG's checks: tests/test_multiworker.py.
 
 
 def test_unknown_strategy_is_a_recipe_error():
@@ -72,5 +55,9 @@ def test_unknown_strategy_is_a_recipe_error():
 def test_learning_rate_follows_the_linear_scaling_rule(scale, expected):
     recipe = load_recipe("mnist-dnn", ["train.schedule.name=constant", f"runtime.scale_learning_rate={scale}"]).recipe
     model = build_model(recipe, MNIST)
-    compile_model(model, recipe, steps_per_epoch=10, replicas=4)
+    from dlrecipes.train.runtime import Runtime
+
+    four = Runtime(strategy=None, strategy_name="mirrored", replicas=4, precision="float32",
+                   steps_per_execution=recipe.runtime.steps_per_execution, jit_compile=False)
+    compile_model(model, recipe, steps_per_epoch=10, runtime=four)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(expected)

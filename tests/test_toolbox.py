@@ -168,7 +168,7 @@ def first_batch(recipe, role):
     from dlrecipes.train.inputs import prepare_data
 
     data = prepare_data(recipe, roles=(role,))
-    x, y = next(iter(data.train_stream(0) if role == "train" else data.datasets[role]))
+    x, y = next(iter(data.train_stream(0).dataset if role == "train" else data.datasets[role]))
     return x.numpy(), y.numpy()
 
 

@@ -31,6 +31,19 @@ def batched(ds, *, preprocess: Callable, targets: Callable, batch_size: int, cac
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+class EpochStream:
+    """The training batches of one epoch (`dataset`, finite, of known length) and the
+    number of the epoch they are, which sets their order (`start`)."""
+
+    def __init__(self, dataset, epoch):
+        self.dataset = dataset
+        self._epoch = epoch  # a tf.Variable the pipeline reads when a pass begins
+
+    def start(self, epoch: int) -> None:
+        """Make the next pass over `dataset` epoch `epoch`."""
+        self._epoch.assign(epoch)
+
+
 def epoch_stream(
     ds,
     *,
@@ -43,22 +56,24 @@ def epoch_stream(
     shuffle_buffer: int,
     cache: bool,
     augment: Callable | None = None,
-):
-    """Training batches for `model.fit`: one epoch, finite, of known length, whose order
-    changes with every pass - the i-th pass is epoch `first_epoch + i`.
+) -> EpochStream:
+    """Training batches for `model.fit`: one epoch, finite, of known length, whose order is
+    the epoch's: epoch e is shuffled with its own seed (`seed`, e).
 
     Keras iterates a finite dataset of known cardinality afresh each epoch, and its compiled
     multi-step calls stop at the dataset's end: every epoch ends after exactly its own
     batches, whatever `steps_per_execution` is (the last call of an epoch runs the batches
-    that are left). Epoch e is shuffled with its own seed (`seed`, e), read when its pass
-    begins from a counter inside the pipeline, so a run resumed at epoch k builds the stream
-    with `first_epoch=k` and sees exactly the batches an uninterrupted run would have.
+    that are left). The epoch is a variable inside the pipeline, read when a pass begins,
+    and set by the training at each epoch's start (callbacks.StreamEpochs) - not counted
+    from the passes, because Keras makes passes of its own (under tf.distribute it takes a
+    batch to build the model before training). A run resumed at epoch k sees exactly the
+    batches an uninterrupted run would have.
     """
     import tensorflow as tf
 
     if cache:
         ds = ds.cache()
-    epoch = tf.Variable(first_epoch - 1, dtype=tf.int64, trainable=False, name="epoch_of_the_stream")
+    epoch = tf.Variable(first_epoch, dtype=tf.int64, trainable=False, name="epoch_of_the_stream")
 
     def one_epoch(_):
         # The shuffle's seed is a function of (seed, epoch): no state carried between passes.
@@ -66,8 +81,7 @@ def epoch_stream(
         # the two seeds as Python values, which fails for a tensor seed when the global seed
         # is 0 (random_seed.get_seed's `seeds == (0, 0)`).
         tf.compat.v1.get_default_graph().seed = None
-        e = epoch.assign_add(1)
-        return ds.shuffle(shuffle_buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + e,
+        return ds.shuffle(shuffle_buffer, seed=tf.constant(seed, tf.int64) * 1_000_003 + epoch.read_value(),
                           reshuffle_each_iteration=False).batch(batch_size)
 
     def transform(x, y):
@@ -79,4 +93,4 @@ def epoch_stream(
     stream = tf.data.Dataset.from_tensors(0).flat_map(one_epoch)
     stream = stream.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     stream = stream.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return stream.prefetch(tf.data.AUTOTUNE)
+    return EpochStream(stream.prefetch(tf.data.AUTOTUNE), epoch)

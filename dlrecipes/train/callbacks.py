@@ -143,6 +143,18 @@ class Checkpoint(keras.callbacks.Callback):
         runs.update(self.run, epochs_done=epoch + 1)
 
 
+class StreamEpochs(keras.callbacks.Callback):
+    """Tells the training stream which epoch begins, so that its order is that epoch's
+    (data.pipeline.epoch_stream). First in the list: before any pass of the epoch."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.stream.start(epoch)
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Raise the KeyboardInterrupt of a Ctrl-C or SIGTERM whose exception Python swallowed
     (interrupts.py): checked after every step, so a signal is never lost."""

@@ -29,14 +29,13 @@ from dlrecipes.train.inputs import (
 )
 
 
-def compile_model(
-    model, recipe, steps_per_epoch: int | None, replicas: int = 1, constant_rate: float | None = None
-) -> None:
+def compile_model(model, recipe, steps_per_epoch: int | None, runtime=None, constant_rate: float | None = None) -> None:
     """Compile with the recipe's optimizer and schedule and the task's loss and metrics.
 
     A model with auxiliary outputs gets the task's loss on each, weighted as the builder
     says, and the metrics on the main output only. `constant_rate` replaces the schedule
-    (fine-tuning's second phase).
+    (fine-tuning's second phase). `runtime` (runtime.Runtime) gives the replicas, which
+    scale the rate, and the XLA and batches-per-call settings it can run.
     """
     from dlrecipes.models.common import MAIN_OUTPUT, auxiliary_weights
     from dlrecipes.train.optimizers import build_optimizer
@@ -44,8 +43,8 @@ def compile_model(
 
     train = recipe.train
     peak = train.optimizer.learning_rate if constant_rate is None else constant_rate
-    if recipe.runtime.scale_learning_rate:
-        peak *= replicas  # linear scaling rule: the global batch grew by this factor
+    if recipe.runtime.scale_learning_rate and runtime is not None:
+        peak *= runtime.replicas  # linear scaling rule: the global batch grew by this factor
     learning_rate = peak
     if constant_rate is None:
         learning_rate = build_schedule(train.schedule, peak, steps_per_epoch or 1, train.epochs)
@@ -63,10 +62,10 @@ def compile_model(
         loss=loss,
         loss_weights=loss_weights,
         metrics=metrics,
-        jit_compile=recipe.runtime.jit_compile,
+        jit_compile=recipe.runtime.jit_compile if runtime is None else runtime.jit_compile,
         # Exactly this many batches per call: each epoch is a finite dataset whose last call
         # runs what is left (data.pipeline.epoch_stream), so no call crosses an epoch's end.
-        steps_per_execution=recipe.runtime.steps_per_execution,
+        steps_per_execution=recipe.runtime.steps_per_execution if runtime is None else runtime.steps_per_execution,
     )
 
 
@@ -119,7 +118,7 @@ class Session:
             apply_initializers(model, recipe.train.init, recipe.train.seed)
             apply_regularizers(model, recipe.train.regularizer)
             transferred = start_from(model, recipe, runs_dir, copy=transfer_weights)
-            compile_model(model, recipe, data.steps_per_epoch, runtime.replicas)
+            compile_model(model, recipe, data.steps_per_epoch, runtime)
         callbacks = training_callbacks(recipe, auxiliary=bool(auxiliary_weights(model)))
         class_weight = None
         if recipe.train.class_weight == "balanced":
@@ -154,7 +153,7 @@ class Session:
         # Compiling again is what makes the new trainable flags take effect.
         unfreeze(self.model)
         with self.runtime.strategy.scope():
-            compile_model(self.model, self.recipe, self.data.steps_per_epoch, self.runtime.replicas,
+            compile_model(self.model, self.recipe, self.data.steps_per_epoch, self.runtime,
                           constant_rate=constant_rate)
 
     def fit(self, run: Path, console: Console, lock, resumed: dict | None = None, announce: tuple = ()) -> Path:
@@ -166,11 +165,15 @@ class Session:
         """
         from dlrecipes.train import checkpoint
 
+        # A multi-worker non-chief trains a copy it deletes: what would tell how to
+        # continue that copy is not for the user, who continues the chief's run.
+        notices = console if self.runtime.chief else Console(quiet=True)
         try:
             for line in announce:
                 console.print(line)
             self._train(run, console, resumed)
         except KeyboardInterrupt:
+            console = notices
             stopped(run, runs.RunStatus.INTERRUPTED, console)
             done = checkpoint.epochs_done(run)
             if done is not None:
@@ -188,7 +191,7 @@ class Session:
                 )
             raise
         except BaseException as err:
-            failure(run, err, console)
+            failure(run, err, notices)
         finally:
             lock.release()
         return run
@@ -197,9 +200,11 @@ class Session:
         from dlrecipes import interrupts
         from dlrecipes.models.common import auxiliary_weights, inference_model
         from dlrecipes.train import checkpoint
-        from dlrecipes.train.callbacks import Checkpoint, RichProgress, RunHistory, StopOnNonFinite, StopOnSignal
+        from dlrecipes.train.callbacks import (
+            Checkpoint, RichProgress, RunHistory, StopOnNonFinite, StopOnSignal, StreamEpochs,
+        )
 
-        recipe, data, model = self.recipe, self.data, self.model
+        recipe, data, model, runtime = self.recipe, self.data, self.model, self.runtime
         first = resumed["epochs_done"] if resumed else 0
         previous_seconds = resumed["train_seconds"] if resumed else 0.0
         total = self.phases()[-1][1]
@@ -216,7 +221,7 @@ class Session:
             callbacks.append(Snapshots(run, recipe.train.schedule.cycle_ends(recipe.train.epochs)))
         validation = data.datasets.get("validation")
         if validation is not None:
-            validation = with_targets_for(model, validation)
+            validation = runtime.input(with_targets_for(model, validation))
         phases = self.phases()
         entered = 0  # the phase whose settings the model is compiled with
         if resumed:
@@ -224,7 +229,8 @@ class Session:
             # phase of its last epoch), exactly as the uninterrupted run had them.
             entered = checkpoint_phase(phases, first)
             self._enter(entered)
-            checkpoint.restore(run, model, resumed)
+            with runtime.strategy.scope():  # the optimizer's variables are built here
+                checkpoint.restore(run, model, resumed)
         for index, (begin, end, _) in enumerate(phases):
             if first >= end:
                 continue
@@ -232,15 +238,16 @@ class Session:
                 self._enter(index)
                 entered = index
             start = max(begin, first)
+            stream = data.train_stream(start)
             model.fit(
-                with_targets_for(model, data.train_stream(start)),
+                runtime.input(with_targets_for(model, stream.dataset)),
                 validation_data=validation,
                 initial_epoch=start,
                 epochs=end,
                 class_weight=self.class_weight,
                 shuffle=False,  # the stream is shuffled, epoch by epoch
                 verbose=0,
-                callbacks=callbacks,
+                callbacks=[StreamEpochs(stream), *callbacks],
             )
             interrupts.check()
             if model.stop_training:  # early stopping ends the training, fine-tuning included
@@ -251,10 +258,10 @@ class Session:
         if auxiliary_weights(model):
             with self.runtime.strategy.scope():
                 model = inference_model(model)
-                compile_model(model, recipe, data.steps_per_epoch, self.runtime.replicas)
+                compile_model(model, recipe, data.steps_per_epoch, runtime)
                 # Built, so the saved optimizer matches the one load_model recreates.
                 model.optimizer.build(model.trainable_variables)
-        test = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
+        test = model.evaluate(runtime.input(data.datasets["test"]), verbose=0, return_dict=True)
         save_results(run, recipe, model, history.rows, test)
         interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
         sha256 = {**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")}
@@ -295,6 +302,20 @@ def failure(run: Path, err: BaseException, console: Console):
         done = checkpoint.epochs_done(run)
         err.where = str(run) + (f" (its last good checkpoint, after epoch {done}, is kept)" if done else "")
         raise err from None
+    lost = _lost_worker(err)
+    if lost is not None:
+        from dlrecipes.train.multiworker import LostWorker
+
+        stopped(run, runs.RunStatus.FAILED, console, error=f"the cluster lost a worker: {lost}")
+        done = checkpoint.epochs_done(run)
+        raise LostWorker(
+            f"the cluster lost a worker: {lost}; every step needs all of them, so training stopped"
+            + (f" (the checkpoint after epoch {done} is intact)." if done else "."),
+            where=str(run),
+            fix=f"restart every worker, each with its own TF_CONFIG, with: {runs.next_command(run)} "
+            "(the chief's run folder: the others read it, on a shared filesystem when on other hosts)",
+            exit_code=EXIT_FAILURE,
+        ) from None
     if is_disk_full(err):
         stopped(run, runs.RunStatus.FAILED, console, error="no space left on device")
         done = checkpoint.epochs_done(run)
@@ -312,6 +333,16 @@ def failure(run: Path, err: BaseException, console: Console):
     raise err
 
 
+def _lost_worker(err: BaseException) -> str | None:
+    """What was lost when `err` says a multi-worker cluster lost a worker (only then is
+    TensorFlow's collective module looked at)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    from dlrecipes.train.multiworker import lost_worker
+
+    return lost_worker(err)
+
+
 def _free_space(path: Path) -> str:
     import shutil
 
@@ -327,8 +358,9 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
     return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
-def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
-    """Train `recipe` into a new run directory under `runs_dir`; returns the run's path."""
+def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path | None:
+    """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
+    (None on a multi-worker non-chief, which leaves no run)."""
     from dlrecipes.writable import require_writable_dir
 
     console = console or Console(stderr=True)
@@ -343,18 +375,67 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path:
     if session.record.get("skipped_files"):
         skipped = session.record["skipped_files"]
         notes.append(f"[yellow]note:[/] skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]} (listed in run.json)")
+    if not session.runtime.chief:
+        def work(scratch: Path) -> Path:
+            run, lock = runs.create(scratch, recipe.name, session.record, files)
+            cluster = session.runtime.cluster
+            return session.fit(run, console, lock, announce=(
+                f"[bold]{recipe.name}[/]: {cluster.task} of {cluster.workers} workers, in step with the chief",))
+
+        return _as_worker(session.runtime.cluster.task, console, work)
     run, lock = runs.create(runs_dir, recipe.name, session.record, files)
     return session.fit(run, console, lock, announce=(*notes, f"[bold]{recipe.name}[/]: {recipe.description} -> {run}"))
 
 
-def resume(run: Path, *, console: Console | None = None) -> Path:
+SCRATCH_PREFIX = "dlrecipes-scratch-"
+
+
+def _as_worker(task: str, console: Console, work) -> None:
+    """A multi-worker non-chief's part of a run: `work(folder)` trains in step with the
+    chief into a temporary folder and returns the run there, which is deleted at the end,
+    so that only the chief's run directory stays (as TensorFlow's multi-worker guide has it).
+    The folders of earlier workers that were killed (their process is gone) go too."""
+    import os
+    import shutil
+    import tempfile
+
+    from dlrecipes import runlock
+    from dlrecipes.train.multiworker import LostWorker
+
+    for old in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        pid = old.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
+        if pid.isdigit() and runlock.owner_alive({**runlock.this_process(), "pid": int(pid), "process_started": None}) is False:
+            shutil.rmtree(old, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{task.replace(':', '')}-"))
+    try:
+        run = work(scratch)
+        metrics = runs.read_run_json(run, "metrics.json")
+        # The weights' fingerprint: the chief's metrics.json has the same when all agree.
+        console.print(f"done: {task}'s part is over; the chief's run directory holds the run (test: "
+                      + "  ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
+                      + f"; weights sha256 {metrics['weights_sha256']})", highlight=False, soft_wrap=True)
+    except LostWorker as lost:
+        lost.where = f"{task} (the run is the chief's)"
+        lost.fix = ("restart every worker, each with its own TF_CONFIG, with the command the chief printed: "
+                    "dlrecipes train --resume RUN, RUN being the chief's run folder")
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def resume(run: Path, *, console: Console | None = None, as_worker: str | None = None) -> Path | None:
     """Continue an interrupted, failed or stopped run from its last checkpoint, in the same
-    folder. Refused while another process trains it (its lock is held)."""
+    folder. Refused while another process trains it (its lock is held). Returns the run
+    (None on a multi-worker non-chief, which resumes a copy and deletes it; `as_worker`
+    is its task, given for that copy)."""
     from dlrecipes import runlock
     from dlrecipes.train import checkpoint
     from dlrecipes.writable import require_writable_dir
 
     console = console or Console(stderr=True)
+    task = None if as_worker else _worker_task(run)
+    if task is not None:
+        return _resume_as_worker(run, task, console)
     require_writable_dir(run, option="the run folder", what="run folder")
     lock = runlock.acquire(run)  # before anything is read or changed: the run is ours now
     try:
@@ -378,8 +459,32 @@ def resume(run: Path, *, console: Console | None = None) -> Path:
     except BaseException:
         lock.release()
         raise
+    whose = f"{as_worker}, in step with the chief," if as_worker else run
     return session.fit(run, console, lock, resumed=state,
-                       announce=(f"[bold]{recipe.name}[/]: resuming {run} after epoch {state['epochs_done']}",))
+                       announce=(f"[bold]{recipe.name}[/]: resuming {whose} after epoch {state['epochs_done']}",))
+
+
+def _worker_task(run: Path) -> str | None:
+    """This process's task when it resumes `run` as a multi-worker non-chief (by its
+    TF_CONFIG), else None."""
+    from dlrecipes.train.runtime import multi_worker_cluster
+
+    cluster = multi_worker_cluster(runs.load_run_recipe(run).runtime)
+    return cluster.task if cluster is not None and not cluster.chief else None
+
+
+def _resume_as_worker(run: Path, task: str, console: Console) -> None:
+    """A non-chief resumes from the chief's run (the same folder on one host, a shared
+    filesystem on several) by resuming a copy of it, so that it neither takes the chief's
+    lock nor writes into the chief's run."""
+    import shutil
+
+    def work(scratch: Path) -> Path:
+        # Not the lock, nor the temporary files of a write the chief may be finishing.
+        copy = Path(shutil.copytree(run, scratch / run.name, ignore=shutil.ignore_patterns("lock", ".*")))
+        return resume(copy, console=console, as_worker=task)
+
+    _as_worker(task, console, work)
 
 
 def start_from(model, recipe, runs_dir: Path, copy: bool = True) -> dict:

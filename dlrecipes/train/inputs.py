@@ -29,7 +29,7 @@ class Prepared:
     train_examples: int | None
     batch_size: int  # global: train.batch_size per replica
     train_inputs: object = None  # the training split's model inputs, batched, for `adapt`
-    stream: object = None  # first_epoch -> a finite dataset of one epoch, the next one at each pass
+    stream: object = None  # first_epoch -> pipeline.EpochStream
     train_labels: object = None  # the training split's raw labels (unbatched), for class weights
     notes: list = dataclasses.field(default_factory=list)  # what the source chose that the user should know
 

@@ -25,6 +25,8 @@ class Sweep:
 
 def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path("runs")) -> Sweep:
     """Run the range test on the recipe's training data and model (no run directory)."""
+    import dataclasses
+
     import keras
 
     from dlrecipes.errors import RecipeError
@@ -38,9 +40,9 @@ def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path
     session = Session.build(recipe, runs_dir=runs_dir)  # runs_dir: where init_from is found
     model, data = session.model, session.data
     # One step per call, so the rate can change at every step.
-    recipe_1 = recipe.model_copy(update={"runtime": recipe.runtime.model_copy(update={"steps_per_execution": 1})})
+    one_per_call = dataclasses.replace(session.runtime, steps_per_execution=1)
     with session.runtime.strategy.scope():
-        compile_model(model, recipe_1, data.steps_per_epoch, session.runtime.replicas, constant_rate=start)
+        compile_model(model, recipe, data.steps_per_epoch, one_per_call, constant_rate=start)
     factor = (end / start) ** (1 / max(1, steps - 1))
     rates, raw = [], []
 
@@ -59,8 +61,8 @@ def sweep(recipe, *, steps: int, start: float, end: float, runs_dir: Path = Path
             if not math.isfinite(loss) or (len(raw) > 10 and loss > 4 * min(raw)):
                 self.model.stop_training = True  # diverged: the rest of the curve says nothing
 
-    # One fit epoch of `steps` batches, drawn from as many training epochs as that takes.
-    model.fit(data.train_stream(0).repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
+    # One fit epoch of `steps` batches: as many passes in epoch 0's order as that takes.
+    model.fit(data.train_stream(0).dataset.repeat(), epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
               callbacks=[RangeTest()])
     per_step = [loss for loss in raw if math.isfinite(loss)]
     smoothed, average = [], 0.0
