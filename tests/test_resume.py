@@ -93,7 +93,8 @@ def test_compiled_calls_never_cross_an_epochs_end():
         watched = train.dataset.map(lambda x, y: (tf.py_function(lambda v: seen[-1].append(v.numpy().ravel()) or v,
                                                                  [x], tf.float32), y))
         watched = watched.map(lambda x, y: (tf.ensure_shape(x, [None, 1]), y))
-        model.fit(watched, initial_epoch=first_epoch, epochs=epochs, verbose=0, callbacks=[StreamEpochs(train), record])
+        model.fit(watched, initial_epoch=first_epoch, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[StreamEpochs(train), record])
         return ends, [np.concatenate(batches) for batches in seen]
 
     ends, uninterrupted = fit(0, 4)
