@@ -386,10 +386,15 @@ def _metrics_text(metrics: dict) -> str:
     return "  ".join(f"{key} {shown(value)}" for key, value in metrics.items())
 
 
+TtaOpt = Annotated[Optional[list[str]], typer.Option(
+    "--tta", help="Test-time augmentation of image inputs, next to the plain score: flip, crops or flip+crops (repeatable).")]
+
+
 @app.command()
 @handles_errors
 def ensemble(
     members: Annotated[list[Path], typer.Argument(help="Run folders, or snapshot files RUN/snapshots/epoch-K.keras.")],
+    tta: TtaOpt = None,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
@@ -399,7 +404,7 @@ def ensemble(
     paths = [m if m.suffix == ".keras" else find_run(str(m), _runs_dir(runs_dir)) for m in members]
     from dlrecipes.ensemble import evaluate_ensemble
 
-    results = evaluate_ensemble(paths)
+    results = evaluate_ensemble(paths, tta=tta)
     if as_json:
         return _print_json(results)
     keys = list(results["ensemble"])
@@ -407,9 +412,10 @@ def ensemble(
     table.add_column("model")
     for key in keys:
         table.add_column(_esc(key), justify="right")
-    for name, metrics in results["members"].items():
-        table.add_row(_esc(name), *(f"{metrics[k]:.4f}" for k in keys))
-    table.add_row("[bold]ensemble (mean)[/]", *(f"[bold]{results['ensemble'][k]:.4f}[/]" for k in keys))
+    for mode, scored in (("", results), *((f" + tta {m}", r) for m, r in results.get("tta", {}).items())):
+        for name, metrics in scored["members"].items():
+            table.add_row(_esc(name + mode), *(f"{metrics[k]:.4f}" for k in keys))
+        table.add_row(f"[bold]ensemble (mean){_esc(mode)}[/]", *(f"[bold]{scored['ensemble'][k]:.4f}[/]" for k in keys))
     out.print(table)
 
 
@@ -499,21 +505,95 @@ def lr_find(
 
 @app.command()
 @handles_errors
-def evaluate(run: RunArg, runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
-    """Evaluate a run's model on its recipe's test split."""
+def evaluate(
+    run: RunArg,
+    split: Annotated[str, typer.Option(help="The split to evaluate: test, validation or train.")] = "test",
+    tta: TtaOpt = None,
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Evaluate a run's model on a split; write its report and pictures to RUN/reports/<split>/."""
     from dlrecipes.runs import find_run
 
     path = find_run(run, _runs_dir(runs_dir))
-    from dlrecipes.train.fit import evaluate as evaluate_run
+    from dlrecipes.evaluation import evaluate as evaluate_run
 
-    results = evaluate_run(path)
-    if as_json:
-        return _print_json({"run": str(path), "test": results})
-    table = Table(title=f"{_esc(path.name)}: test split")
+    results = evaluate_run(path, split, tta)
+    if as_json:  # report.json without its long arrays
+        return _print_json({key: value for key, value in results.items() if key != "curves"})
+    table = Table(title=f"{_esc(path.name)}: {split} split")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in results.items():
+    for key, value in results[split].items():
         table.add_row(_esc(key), f"{value:.4f}")
+    out.print(table)
+    if "report" not in results:
+        out.print("[yellow]note:[/] a GAN has no evaluation report: `dlrecipes sample RUN` draws its images, "
+                  "bench/gan.py judges them")
+        return
+    _show_report(results["report"])
+    if "tta" in results:
+        _show_tta(results["tta"])
+    out.print(f"\nreport: {_esc(path / 'reports' / split)}/ ({_esc(', '.join(Path(f).name for f in results['files']))})")
+
+
+def _print_scores(title: str, first: str, rows: list[dict], keys: tuple[str, ...]) -> None:
+    """A heading, then a table of rows of scores: the first column `first`, then `keys`
+    (counts such as support as integers)."""
+    out.print(f"\n[bold]{_esc(title)}[/]")
+    table = _plain_table()
+    table.add_column(first)
+    for key in keys:
+        table.add_column(key, justify="right")
+    for row in rows:
+        table.add_row(_esc(row[first]), *(f"{row[k]:,}" if isinstance(row[k], int) else f"{row[k]:.4f}" for k in keys))
+    out.print(table)
+
+
+def _show_report(report: dict) -> None:
+    """The report's tables: whichever parts its kind has (dlrecipes.reports)."""
+    scores = ("precision", "recall", "f1", "support")
+    if "per_class" in report:
+        rows = report["per_class"] + [
+            {"class": f"{kind} average", **values, "support": report["examples"]} for kind, values in report["average"].items()]
+        _print_scores(f"per class (accuracy {report['accuracy']:.4f}, {report['examples']:,} examples)",
+                      "class", rows, scores)
+    if report.get("confused_pairs"):
+        out.print("\n[bold]most confused (true -> predicted)[/]")
+        table = _plain_table()
+        for column in ("true", "predicted", "count"):
+            table.add_column(column, justify="right" if column == "count" else "left")
+        for pair in report["confused_pairs"]:
+            table.add_row(_esc(pair["true"]), _esc(pair["predicted"]), f"{pair['count']:,}")
+        out.print(table)
+    if "thresholds" in report:
+        out.print(f"\nROC AUC {report['roc_auc']:.4f}  average precision {report['average_precision']:.4f}  "
+                  f"(positive class: {_esc(report['positive_class'])})")
+        _print_scores("at thresholds (p > t is positive)", "threshold", report["thresholds"],
+                      ("accuracy", "precision", "recall", "f1"))
+    if "per_label" in report:
+        _print_scores(f"per label (accuracy {report['accuracy']:.4f}, exact match {report['exact_match']:.4f}, "
+                      f"{report['examples']:,} examples)", "label", report["per_label"], scores)
+    if "r2" in report:
+        out.print(f"\nMAE {report['mae']:.4g}  RMSE {report['rmse']:.4g}  R^2 {report['r2']:.4f}  "
+                  f"({report['examples']:,} examples; residuals mean {report['residuals']['mean']:.4g}, "
+                  f"std {report['residuals']['std']:.4g})")
+        if "per_output" in report:
+            _print_scores("per output", "output", report["per_output"], ("mae", "rmse", "r2"))
+
+
+def _show_tta(tta: dict) -> None:
+    modes = {mode: metrics for mode, metrics in tta.items() if isinstance(metrics, dict)}
+    keys = list(modes["plain"])
+    pixels = f"{tta['shift_pixels']} pixel" + ("s" if tta["shift_pixels"] != 1 else "")
+    out.print(f"\n[bold]test-time augmentation[/] (crops shifted by {pixels}; loss: the task loss of the predictions alone, "
+              "without label smoothing or weight decay)")
+    table = _plain_table()
+    table.add_column("predictions")
+    for key in keys:
+        table.add_column(_esc(key), justify="right")
+    for mode, metrics in modes.items():
+        table.add_row(_esc(mode), *(f"{metrics[k]:.4f}" for k in keys))
     out.print(table)
 
 

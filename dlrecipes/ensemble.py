@@ -32,13 +32,33 @@ def member_files(members: list[Path]) -> list[tuple[Path, Path]]:
     return resolved
 
 
-def evaluate_ensemble(members: list[Path]) -> dict:
+def score(recipe, targets, predictions) -> dict:
+    """The task's loss and Keras metrics of `predictions` against `targets`. The loss is the
+    predictions' alone: neither label smoothing nor a model's regularisation terms (weight
+    decay) are in it, so it can differ from what `model.evaluate` says."""
     import keras
+
+    from dlrecipes.train.inputs import label_encoding
+
+    task = recipe.task.problem
+    labels = label_encoding(recipe)  # the targets prepare_data made (one-hot after mixup)
+    results = {"loss": float(keras.ops.mean(task.loss_object(labels)(targets, predictions)))}
+    for metric in task.metric_objects(labels):
+        metric.update_state(targets, predictions)
+        results[metric.name] = float(metric.result())
+    return results
+
+
+def evaluate_ensemble(members: list[Path], tta: list[str] | None = None) -> dict:
+    """Test metrics of the members' mean prediction and of each member alone; with `tta`
+    (dlrecipes.tta modes), also of each member's and the ensemble's test-time augmented ones."""
     import numpy as np
 
     import dlrecipes.adversarial  # noqa: F401  (registers our model classes)
     import dlrecipes.layers  # noqa: F401
-    from dlrecipes.train.inputs import label_encoding, prepare_data
+    from dlrecipes import tta as test_time
+    from dlrecipes.data.registry import Signature
+    from dlrecipes.train.inputs import prepare_data
 
     if len(members) < 2:
         raise RecipeError("an ensemble needs at least two members.", fix="give two or more runs or snapshot files")
@@ -54,27 +74,25 @@ def evaluate_ensemble(members: list[Path]) -> dict:
     task = first.task.problem
     if task.generative:
         raise RecipeError("a GAN has no predictions to average.", fix="ensemble classifiers or regressors")
+    signature = Signature(**runs.read_run_json(resolved[0][0], "signature.json"))
+    modes = test_time.check(list(tta or []), signature, task, resolved[0][0].name)
 
     data = prepare_data(first, roles=("test",))
     test = data.datasets["test"]
     targets = np.concatenate([np.asarray(y) for _, y in test])
-    outputs = {}
+    outputs = {mode: {} for mode in ("plain", *modes)}
     for (run, model_file) in resolved:
         model = runs.load_model_file(run, model_file)
         name = run.name if model_file.name == "model.keras" else f"{run.name}/{model_file.stem}"
-        outputs[name] = model.predict(test, verbose=0)
-    average = np.mean(list(outputs.values()), axis=0)
+        outputs["plain"][name] = model.predict(test, verbose=0)
+        for mode, averaged in test_time.predict_views(model, test, modes, plain=outputs["plain"][name]).items():
+            outputs[mode][name] = averaged
 
-    def score(predictions) -> dict:
-        labels = label_encoding(first)  # the targets prepare_data made (one-hot after mixup)
-        results = {"loss": float(keras.ops.mean(task.loss_object(labels)(targets, predictions)))}
-        for metric in task.metric_objects(labels):
-            metric.update_state(targets, predictions)
-            results[metric.name] = float(metric.result())
-        return results
+    def scored(predictions: dict) -> dict:
+        return {"members": {name: score(first, targets, p) for name, p in predictions.items()},
+                "ensemble": score(first, targets, np.mean(list(predictions.values()), axis=0))}
 
-    return {
-        "members": {name: score(predictions) for name, predictions in outputs.items()},
-        "ensemble": score(average),
-        "test_examples": int(len(targets)),
-    }
+    results = {**scored(outputs["plain"]), "test_examples": int(len(targets))}
+    if modes:
+        results["tta"] = {mode: scored(outputs[mode]) for mode in modes}
+    return results

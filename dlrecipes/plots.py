@@ -65,3 +65,155 @@ def save_image_grid(images, path: Path, upscale: int = 1) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+# --- evaluation reports (dlrecipes.evaluation) ----------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path, dpi: int = 100) -> Path:
+    """Write a figure as a PNG through a temporary file, and close it."""
+    import os
+
+    plt = _pyplot()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def plot_confusion_matrix(counts, names: list[str], path: Path, title: str) -> Path:
+    """Two panels: the counts, and each true class's row as fractions (its recall on the
+    diagonal). Cells are written out up to 20 classes; the ticks name the classes up to 50."""
+    import numpy as np
+    from matplotlib.colors import LogNorm, Normalize
+
+    plt = _pyplot()
+    counts = np.asarray(counts)
+    n = len(names)
+    rows = counts.sum(axis=1, keepdims=True)
+    fractions = counts / np.maximum(rows, 1)
+    side = min(7.0, 2.5 + 0.45 * n)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.5, side), constrained_layout=True)
+    # Counts on a log scale, so that the few mistakes show beside the large diagonal; empty
+    # cells (no example) stay white and unlabelled in both panels.
+    log = LogNorm(vmin=1, vmax=max(2, int(counts.max())))
+    panels = ((axes[0], counts, log, "examples (log scale)", "{:d}".format),
+              (axes[1], fractions, Normalize(0, 1), "fraction of the true class",
+               lambda v: f"{v:.2f}" if v >= 0.005 else "<.01"))
+    for ax, values, norm, label, shown in panels:
+        image = ax.imshow(np.ma.masked_where(counts == 0, values), cmap="Blues", norm=norm)
+        fig.colorbar(image, ax=ax, shrink=0.8, label=label)
+        if n <= 50:
+            ax.set_xticks(range(n), names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=8)
+            ax.set_yticks(range(n), names, fontsize=8)
+        if n <= 20:
+            for i, j in zip(*np.nonzero(counts)):
+                dark = norm(values[i, j]) > 0.6
+                ax.text(j, i, shown(values[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    axes[0].set_title("counts")
+    axes[1].set_title("normalised by true class (row)")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_labelled_images(images, labels: list[str], path: Path, title: str) -> Path:
+    """A grid of images, each with its label above it (e.g. 'true -> predicted'). Inputs
+    outside [0, 1] (not divided by 255, or standardised) are stretched to it, all alike."""
+    import math
+
+    import numpy as np
+
+    plt = _pyplot()
+    images = np.asarray(images, dtype="float32")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 1:
+        images = (images - low) / (high - low or 1.0)
+    columns = min(6, len(images))
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows + 0.4), squeeze=False,
+                             constrained_layout=True)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label in zip(axes.flat, images, labels):
+        if image.shape[-1] == 1:
+            ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+        else:
+            ax.imshow(np.clip(image[..., :3], 0.0, 1.0))
+        ax.set_title(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_roc_pr(roc: dict, pr: dict, roc_auc: float, average_precision: float, path: Path, title: str) -> Path:
+    """The ROC curve (with the diagonal of chance) and the precision-recall curve, their areas in the legends."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), constrained_layout=True)
+    left.plot(roc["fpr"], roc["tpr"], label=f"ROC AUC {roc_auc:.4f}")
+    left.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    left.set_xlabel("false-positive rate")
+    left.set_ylabel("true-positive rate (recall)")
+    left.set_title("ROC")
+    right.step(pr["recall"], pr["precision"], where="post", label=f"average precision {average_precision:.4f}")
+    right.set_xlabel("recall")
+    right.set_ylabel("precision")
+    right.set_title("precision-recall")
+    for ax in (left, right):
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if ax is left else "lower left")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_predicted_vs_true(true, predicted, path: Path, title: str, max_points: int = 5000) -> Path:
+    """Predictions against targets (every output; a sample of `max_points`), and the line y = x."""
+    import numpy as np
+
+    plt = _pyplot()
+    true, predicted = np.asarray(true).reshape(-1), np.asarray(predicted).reshape(-1)
+    if len(true) > max_points:
+        keep = np.random.default_rng(0).choice(len(true), max_points, replace=False)
+        true, predicted = true[keep], predicted[keep]
+    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    ax.scatter(true, predicted, s=8, alpha=0.5)
+    low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
+    ax.plot([low, high], [low, high], ":", color="grey", label="predicted = true")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_residuals(residuals, path: Path, title: str) -> Path:
+    """A histogram of predicted - true, every output together."""
+    import numpy as np
+
+    plt = _pyplot()
+    residuals = np.asarray(residuals).reshape(-1)
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    ax.hist(residuals, bins=min(50, max(10, len(residuals) // 10)))
+    ax.axvline(0, color="grey", linestyle=":")
+    ax.set_xlabel("residual (predicted - true)")
+    ax.set_ylabel("examples")
+    ax.set_title(f"{title}\nmean {residuals.mean():.4g}, std {residuals.std():.4g}")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -49,6 +49,8 @@ class Task:
     one_label_per_example: ClassVar[bool] = True  # a label is one class id (balance, class weights)
     generative: ClassVar[bool] = False  # the model draws samples rather than predicting labels
     label_kinds: ClassVar[tuple[str, ...] | None] = ("class_ids",)  # what a label may be (Signature.labels)
+    # The kind of evaluation report `evaluate` writes (a key of reports.KINDS); None: no report.
+    report: ClassVar[str | None] = None
 
     # --- the head and the loss ------------------------------------------------------------
 
@@ -181,6 +183,7 @@ class Task:
 
 class Binary(Task):
     name = "binary"
+    report = "binary"
     activation = "sigmoid"
     losses = {"integer": "binary_crossentropy"}
     metrics = ("accuracy", "auc")
@@ -209,6 +212,7 @@ class Binary(Task):
 
 class Multiclass(Task):
     name = "multiclass"
+    report = "classification"
     activation = "softmax"
     losses = {"integer": "sparse_categorical_crossentropy", "one_hot": "categorical_crossentropy"}
     metrics = ("accuracy",)
@@ -258,6 +262,7 @@ class Multiclass(Task):
 
 class Multilabel(Task):
     name = "multilabel"
+    report = "multilabel"
     activation = "sigmoid"
     losses = {"multi_hot": "binary_crossentropy"}
     metrics = ("accuracy", "auc")
@@ -278,6 +283,7 @@ class Multilabel(Task):
 
 class Regression(Task):
     name = "regression"
+    report = "regression"
     activation = "linear"
     losses = {"values": "mean_squared_error"}
     metrics = ("mae",)

@@ -560,10 +560,10 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def evaluate(run: Path) -> dict:
-    """Test-split metrics of a run's saved model, computed afresh."""
+def evaluate(run: Path, split: str = "test") -> dict:
+    """A split's metrics of a run's saved model, computed afresh by `model.evaluate`
+    (`dlrecipes evaluate` adds the report and its pictures: dlrecipes.evaluation)."""
+    from dlrecipes.evaluation import keras_metrics, split_dataset
+
     recipe, _, model = runs.load_trained(run)
-    data = prepare_data(recipe, roles=("test",))
-    compile_model(model, recipe, data.steps_per_epoch)
-    results = model.evaluate(data.datasets["test"], verbose=0, return_dict=True)
-    return {k: float(v) for k, v in results.items()}
+    return keras_metrics(model, recipe, split_dataset(recipe, split, run))
