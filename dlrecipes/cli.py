@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from dlrecipes import __version__, interrupts
+from dlrecipes import __version__, consoles, interrupts, tf_quiet
 from dlrecipes.errors import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -38,10 +37,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output is read by scripts and grep: never truncate it to a terminal's 80 columns.
-# No emoji codes: a recipe's ":warning:" is printed as written.
-out = Console(width=None if sys.stdout.isatty() else 200, emoji=False)
-err = Console(stderr=True, emoji=False)
+# Piped output is read by scripts, grep and people reading logs: whole lines (consoles.make).
+out = consoles.make()
+err = consoles.make(stderr=True)
 
 # A message is bounded whatever it echoes: longer lines are cut, further lines counted.
 MAX_LINE = 1000
@@ -428,11 +426,14 @@ app.add_typer(data_app, name="data")
 def data_inspect(
     recipe: RecipeArg,
     overrides: SetOpt = None,
-    examples: Annotated[int, typer.Option(help="Examples shown.", min=0, max=50)] = 3,
-    grid: Annotated[Optional[Path], typer.Option(help="Images: write a grid of up to 64 training examples here (PNG).")] = None,
+    examples: Annotated[Optional[int], typer.Option(
+        help="Training examples listed, and drawn in --grid (default: 3 listed, 36 drawn).", min=0, max=100)] = None,
+    grid: Annotated[Optional[Path], typer.Option(
+        help="Images: write a grid of training examples here (PNG), each under its class name.")] = None,
     as_json: JsonOpt = False,
 ):
-    """Counts per split, class balance, a summary of the inputs and a few examples."""
+    """Counts per split, class balance, a summary of the inputs and a few examples (and a
+    grid of labelled images)."""
     from dlrecipes.loader import load_recipe
 
     loaded = load_recipe(recipe, list(overrides or []))
@@ -463,7 +464,7 @@ def data_inspect(
     out.print_json(json.dumps({"inputs (training split)": report["splits"]["train"]["inputs"],
                                "examples": report.get("examples", [])}))
     if "grid" in report:
-        out.print(f"grid of training images: {_esc(report['grid'])}")
+        out.print(f"grid of {len(report['grid_labels'])} training images, labelled: {_esc(report['grid'])}")
 
 
 @app.command("lr-find")
@@ -725,14 +726,18 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show TensorFlow's own start-up notes and log messages, unfiltered.")
+    ] = False,
 ):
-    pass
+    if verbose:
+        tf_quiet.uninstall()
 
 
 def main() -> None:
-    # TensorFlow's C++ start-up notes (CPU features, no CUDA driver) are noise for a CLI
-    # user; TF_CPP_MIN_LOG_LEVEL=0 brings them back. Python errors are unaffected.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's C++ start-up notes (oneDNN, no CUDA driver, CPU features) are noise for a
+    # CLI user: kept off the screen (tf_quiet), errors still shown; --verbose shows them.
+    tf_quiet.install()
     try:
         app()
     except SystemExit:

@@ -2,22 +2,33 @@
 
 Counts per split, the class balance, a summary of the inputs (per column for tables,
 pixel statistics for images, lengths for text, the series for windows) and a few
-examples; image datasets also get a grid of examples as a PNG.
+examples; image datasets also get a grid of training examples, each under its label, as a PNG.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
+from dlrecipes import runs
 from dlrecipes.data import source_of
-from dlrecipes.plots import save_image_grid
+from dlrecipes.errors import RecipeError
+
+LISTED = 3  # examples listed when --examples is not given
+DRAWN = 36  # examples in the grid when --examples is not given
+LABEL_CHARACTERS = 14  # what fits above a panel; longer class names are cut
 
 
-def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
+def inspect_data(recipe, examples: int | None = None, grid: Path | None = None) -> dict:
+    """The report `data inspect` prints. `examples`: how many are listed, and drawn in
+    `grid` (default LISTED and DRAWN)."""
     import numpy as np
 
     source = source_of(recipe)
     signature = source.train_signature()
+    if grid is not None:
+        _check_grid(recipe, signature, DRAWN if examples is None else examples)
     datasets = source.load()
     report = {
         "recipe": recipe.name, "source": recipe.data.source,
@@ -38,9 +49,13 @@ def inspect_data(recipe, examples: int = 3, grid: Path | None = None) -> dict:
             entry["target"] = {"mean": float(ys.mean()), "std": float(ys.std()), "min": float(ys.min()), "max": float(ys.max())}
         if role == "train":
             entry["inputs"] = _summary(xs, signature)
-            report["examples"] = [_shown(x, y, signature) for x, y in zip(xs[:examples], ys[:examples])]
-            if grid is not None and len(signature.input_shape) == 3:
-                report["grid"] = str(save_image_grid(np.stack(xs[:64]), grid))
+            listed = LISTED if examples is None else examples
+            report["examples"] = [_shown(x, y, signature) for x, y in zip(xs[:listed], ys[:listed])]
+            if grid is not None:
+                drawn = DRAWN if examples is None else examples
+                labels = [label_text(y, signature) for y in ys[:drawn]]
+                save_grid(grid_figure(xs[:drawn], labels), grid)
+                report["grid"], report["grid_labels"] = str(grid), labels
         report["splits"][role] = entry
     return report
 
@@ -80,3 +95,74 @@ def _shown(x, y, signature) -> dict:
     if len(signature.input_shape) == 3:
         return {"image": f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}", "label": label}
     return {"inputs": np.asarray(x).ravel()[:10].round(4).tolist(), "target": label}
+
+
+def _check_grid(recipe, signature, drawn: int) -> None:
+    """--grid draws images, at least one: refused before any data is loaded."""
+    if len(signature.input_shape) != 3:
+        raise RecipeError(f"--grid draws images; recipe '{recipe.name}' has inputs of shape "
+                          f"{tuple(signature.input_shape)}, not images.", where="--grid",
+                          fix="leave out --grid: the report lists examples of any data")
+    if drawn < 1:
+        raise RecipeError("--grid with --examples 0 would draw nothing.", where="--examples",
+                          fix=f"--examples N, N at least 1 (or leave it out: the grid shows {DRAWN})")
+
+
+def label_text(y, signature) -> str:
+    """What a grid panel says above an example: its class name (names of a multi-label
+    example's classes), else its target's value."""
+    import numpy as np
+
+    y = np.asarray(y)
+    names = signature.class_names
+    if names and y.ndim == 0:
+        text = names[int(y)]
+    elif names and y.ndim == 1 and len(y) == len(names):
+        text = ",".join(name for name, on in zip(names, y) if on >= 0.5) or "(none)"
+    else:
+        text = " ".join(f"{v:.3g}" for v in y.ravel()[:3])
+    return text if len(text) <= LABEL_CHARACTERS else text[: LABEL_CHARACTERS - 1] + "…"
+
+
+def grid_figure(images, labels: list[str]):
+    """A square-ish grid of `images` (N, H, W, C), each titled with its label."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    images = _unit_range(np.stack(images))
+    columns = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    figure = Figure(figsize=(1.1 * columns, 1.3 * rows), dpi=100, layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, label in zip(axes, images, labels):
+        if image.shape[-1] == 1:
+            ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        else:
+            ax.imshow(image[..., :3], interpolation="nearest")
+        ax.set_title(label, fontsize=8)
+    return figure
+
+
+def _unit_range(images):
+    """Pixels in [0, 1] for drawing: uint8 over 255; other values scaled from their range
+    when they leave [0, 1] (a dataset normalised to [-1, 1], say)."""
+    import numpy as np
+
+    if images.dtype == np.uint8:
+        return images.astype("float32") / 255
+    images = images.astype("float32")
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 1.0:
+        images = (images - low) / max(high - low, 1e-12)
+    return images
+
+
+def save_grid(figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    runs.write_atomic(path, buffer.getvalue())

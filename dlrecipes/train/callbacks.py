@@ -1,4 +1,5 @@
-"""Keras callbacks: a rich progress bar per epoch and the run directory's history."""
+"""Keras callbacks: a rich progress bar per epoch (a line per epoch in a log file) and the run
+directory's history."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
-from dlrecipes import interrupts, runs
+from dlrecipes import consoles, interrupts, runs
 from dlrecipes.errors import EXIT_FAILURE, RecipeError
 
 
@@ -25,11 +27,16 @@ def _format(logs: dict) -> str:
 
 
 class RichProgress(keras.callbacks.Callback):
-    """One progress bar per epoch: steps, ETA, then the epoch's loss and metrics."""
+    """One progress bar per epoch: steps, ETA, then the epoch's loss and metrics.
+
+    On a console that does not redraw (a log file, CI) each epoch is one whole line when it
+    ends instead: a bar there would only be drawn once, after the last epoch.
+    """
 
     def __init__(self, epochs: int, steps: int | None, console: Console):
         super().__init__()
         self.epochs, self.steps, self.console = epochs, steps, console
+        self.live = consoles.is_live(console)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(bar_width=30),
@@ -40,28 +47,43 @@ class RichProgress(keras.callbacks.Callback):
         )
         self.task = None
         self.refreshed = 0.0
+        self.epoch_started, self.steps_done = 0.0, 0
 
     def on_train_begin(self, logs=None):
-        self.progress.start()
+        if self.live:
+            self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
-        label = f"{epoch + 1}/{self.epochs}"
-        self.task = self.progress.add_task("", total=self.steps, epoch=label, metrics="")
+        self.epoch_started, self.steps_done = time.monotonic(), 0
+        if self.live:
+            label = f"{epoch + 1}/{self.epochs}"
+            self.task = self.progress.add_task("", total=self.steps, epoch=label, metrics="")
 
     def on_train_batch_end(self, batch, logs=None):
+        # With several steps per call Keras reports the call's last index as if it had run
+        # them all, past the epoch's end when the epoch is shorter than one call.
+        self.steps_done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
+        if not self.live:
+            return
         # Formatting metrics every step would cost more than a small model's step itself.
         now = time.monotonic()
         if now - self.refreshed > 0.5:
             self.refreshed = now
-            self.progress.update(self.task, completed=batch + 1, metrics=_format(logs or {}))
+            self.progress.update(self.task, completed=self.steps_done, metrics=_format(logs or {}))
         else:
-            self.progress.update(self.task, completed=batch + 1)
+            self.progress.update(self.task, completed=self.steps_done)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progress.update(self.task, total=self.progress.tasks[-1].completed, metrics=_format(logs or {}))
+        if self.live:
+            self.progress.update(self.task, total=self.progress.tasks[-1].completed, metrics=_format(logs or {}))
+            return
+        seconds = time.monotonic() - self.epoch_started
+        line = f"epoch {epoch + 1}/{self.epochs}  {self.steps_done} steps  {seconds:.1f}s  {_format(logs or {})}"
+        self.console.print(Text(line.rstrip()), soft_wrap=True, highlight=False)
 
     def on_train_end(self, logs=None):
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
 
 
 def main_output_names(logs: dict) -> dict:

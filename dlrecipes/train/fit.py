@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dlrecipes import checks, runs
+from dlrecipes import checks, consoles, runs
 from dlrecipes.errors import RecipeError
 from dlrecipes.train.inputs import (
     adapt_preprocessing,
@@ -363,7 +363,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path | N
     (None on a multi-worker non-chief, which leaves no run)."""
     from dlrecipes.writable import require_writable_dir
 
-    console = console or Console(stderr=True)
+    console = console or consoles.make(stderr=True)
     require_writable_dir(runs_dir, option="--runs-dir", what="runs folder")
     session = Session.build(recipe, runs_dir)
     files = {
@@ -432,7 +432,7 @@ def resume(run: Path, *, console: Console | None = None, as_worker: str | None =
     from dlrecipes.train import checkpoint
     from dlrecipes.writable import require_writable_dir
 
-    console = console or Console(stderr=True)
+    console = console or consoles.make(stderr=True)
     task = None if as_worker else _worker_task(run)
     if task is not None:
         return _resume_as_worker(run, task, console)
