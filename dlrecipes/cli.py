@@ -673,15 +673,27 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@app.command("runs")
-@handles_errors
-def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
-    """List runs with their status and final test metrics.
+runs_app = typer.Typer()  # its help is the callback's: what the bare `runs` does
+app.add_typer(runs_app, name="runs")
+CompareRunsArg = Annotated[Optional[list[str]], typer.Argument(
+    help="Two or more runs: run folders, run names, or recipe names (their latest complete run).",
+    metavar="RUN", show_default=False)]
 
-    Below the table: the command that continues each stopped, interrupted or failed run.
+
+@runs_app.callback(invoke_without_command=True)
+@handles_errors
+def runs_(ctx: typer.Context, runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
+    """List runs with their status, epochs, time, validation and test metrics; `show` one, `compare` several.
+
+    The validation column is the metric each run is judged by (what early stopping or a
+    plateau schedule watches, else the task's main metric); a `stopped` column says where
+    early stopping ended a run. Below the table: the command that continues each stopped, interrupted or failed run.
     A run whose run.json or metrics.json cannot be read is listed as unreadable, why is
     printed below the table, and the exit code is 2; the other runs are listed.
+    `runs show RUN` shows one run whole; `runs compare RUN RUN...` sets runs side by side.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from dlrecipes import runs
 
     rows = [runs.summary(path) for path in runs.all_runs(_runs_dir(runs_dir))]
@@ -702,17 +714,308 @@ def runs_(runs_dir: RunsDirOpt = None, as_json: JsonOpt = False):
 
 
 def _runs_table(rows: list[dict], runs_dir: Path) -> Table:
+    """The runs, narrow enough for 100 columns: the run's name holds its recipe and start
+    time (both are in --json); the metric every run is judged by heads its column, and the
+    early-stopping column is there only when early stopping stopped a run."""
     from dlrecipes.runs import RunStatus
 
-    table = Table(title=f"runs in {_esc(runs_dir)}")
-    for column in ("run", "recipe", "status", "started", "epochs", "test metrics"):
-        table.add_column(column)
+    table = _plain_table()
+    table.title = f"runs in {_esc(runs_dir)}"
+    monitors = {row["monitor"] for row in rows if row.get("monitor")}
+    shared = monitors.pop() if len(monitors) == 1 else None
+    stops = any(_stopped_at(row.get("early_stopping")) for row in rows)
+    columns = ["run", "status", "epochs", *(["stopped"] if stops else []), "time", shared or "validation", "test metrics"]
+    for column in columns:
+        # Only the test metrics wrap, between metrics: every other cell is short.
+        table.add_column(_esc(column), justify="left" if column in ("run", "status", "test metrics") else "right",
+                         no_wrap=column != "test metrics")
     for row in rows:
         style = "" if row["status"] == RunStatus.COMPLETE else "yellow"
         epochs = "" if row["epochs"] is None else row["epochs"]
-        cells = (row["run"], row["recipe"] or "", row["status"], row["started"] or "", epochs, _metrics_text(row["test"]))
-        table.add_row(*(_esc(cell) for cell in cells), style=style)
+        cells = [row["run"], row["status"], epochs]
+        if stops:
+            cells.append(_stopped_at(row.get("early_stopping")) or "")
+        cells += [_duration(row.get("train_seconds")), _monitored_text(row, shared)]
+        table.add_row(*(_esc(cell) for cell in cells), _metrics_lines(row["test"]), style=style)
     return table
+
+
+def _metrics_lines(metrics: dict) -> "_Wrapped":
+    return _Wrapped([_clean(_metrics_text({key: value})) for key, value in metrics.items()])
+
+
+class _Wrapped:
+    """A table cell of items joined by two spaces ('accuracy 0.9812  loss 0.0612'), wrapped
+    between items, never inside one, when its column is narrow."""
+
+    def __init__(self, items: list[str]):
+        self.items = items
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement(max(map(len, self.items), default=0), len("  ".join(self.items)))
+
+    def __rich_console__(self, console, options):
+        lines = [""]
+        for item in self.items:
+            joined = f"{lines[-1]}  {item}" if lines[-1] else item
+            if lines[-1] and len(joined) > options.max_width:
+                lines.append(item)
+            else:
+                lines[-1] = joined
+        yield Text("\n".join(lines))
+
+
+def _stopped_at(stop) -> str | None:
+    """'7 (best 4)' when early stopping stopped the run (its run.json record), else None."""
+    if not isinstance(stop, dict) or stop.get("stopped_epoch") is None:
+        return None
+    return f"{stop['stopped_epoch']} (best {stop.get('best_epoch')})"
+
+
+def _monitored_text(row: dict, shared: str | None) -> str:
+    """The validation value of the metric a run is judged by: the number alone when the
+    column is headed by that metric, else 'accuracy 0.9790' (a training quantity: 'loss
+    (train)', since its validation value is not the one watched)."""
+    from dlrecipes.runs import is_number
+
+    monitor = row.get("monitor")
+    if not monitor:
+        return ""
+    value = row["validation"].get(monitor.removeprefix("val_")) if monitor.startswith("val_") else None
+    shown = f"{value:.4f}" if is_number(value) else "-"
+    if monitor == shared:
+        return shown
+    return f"{monitor.removeprefix('val_')} {shown}" if monitor.startswith("val_") else f"{monitor} (train)"
+
+
+def _duration(seconds) -> str:
+    """'41 s', '6m 13s', '2h 03m'; '' when not known."""
+    from dlrecipes.runs import is_number
+
+    if not is_number(seconds) or seconds < 0:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _group_runs_dir(ctx: typer.Context, runs_dir: Path | None) -> Path:
+    """A sub-command's --runs-dir, else the one given to `runs` itself, else the default."""
+    return _runs_dir(runs_dir or (ctx.parent.params.get("runs_dir") if ctx.parent else None))
+
+
+@runs_app.command("compare")
+@handles_errors
+def runs_compare(
+    ctx: typer.Context,
+    refs: CompareRunsArg = None,
+    out_file: Annotated[Path, typer.Option("--out", help="The curves of all runs overlaid (PNG).")] = Path("compare.png"),
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Set runs side by side: differing recipe keys, metrics, epochs, size, time; curves in one PNG.
+
+    RUN is what `evaluate` takes: a run folder, a run name, or a recipe name (its latest
+    complete run). The table has a column per run; --out is where the curves go (default
+    ./compare.png). Runs whose tasks log different quantities cannot be overlaid.
+    """
+    from dlrecipes.runs import find_run
+    from dlrecipes.writable import require_writable_file
+
+    folder = _group_runs_dir(ctx, runs_dir)
+    paths = [find_run(ref, folder) for ref in refs or []]
+    require_writable_file(out_file, option="--out", suffix=".png")
+    from dlrecipes.compare import compare_runs
+
+    result = compare_runs(paths, out_file)
+    if as_json:
+        return _print_json(result)
+    out.print(_compare_table(result))
+    out.print(f"curves: {_esc(out_file)}")
+
+
+def _compare_table(result: dict) -> Table:
+    """A column per run; rows: the recipe keys that differ, the metrics (each row's best in
+    bold), then epochs, early stopping, parameters and training time."""
+    entries = result["runs"]
+    table = _plain_table()
+    table.add_column("", no_wrap=True)
+    for entry in entries:
+        table.add_column(_run_header(entry["run"], entry["recipe"]), justify="right", overflow="fold", max_width=36)
+
+    def section(title: str) -> None:
+        table.add_row(f"[bold]{_esc(title)}[/]", *([""] * len(entries)))
+
+    table.add_row("recipe", *(_esc(entry["recipe"]) for entry in entries))
+    section("recipe keys that differ")
+    if not result["differing_keys"]:
+        table.add_row("  [dim](none)[/]", *([""] * len(entries)))
+    for key in result["differing_keys"]:
+        table.add_row(f"  {_esc(key)}", *(_esc(_value_text(entry["differs"][key])) for entry in entries))
+    for split in ("validation", "test"):
+        keys = list(dict.fromkeys(key for entry in entries for key in entry[split]))
+        if keys:
+            section(split)
+        for key in keys:
+            table.add_row(f"  {_esc(key)}", *_metric_cells(key, [entry[split].get(key) for entry in entries]))
+    section("training")
+    table.add_row("  epochs", *(_esc(entry["epochs"] if entry["epochs"] is not None else "-") for entry in entries))
+    table.add_row("  early stopping", *(_esc(_stop_text(entry["early_stopping"])) for entry in entries))
+    table.add_row("  weights of epoch", *(_esc(entry["weights_epoch"] or "-") for entry in entries))
+    table.add_row("  parameters", *(_esc(f"{entry['params']:,}" if isinstance(entry["params"], int) else "-")
+                                    for entry in entries))
+    table.add_row("  train time", *(_esc(_duration(entry["train_seconds"]) or "-") for entry in entries))
+    return table
+
+
+def _metric_cells(key: str, values: list) -> list[str]:
+    """Numbers to 4 decimals, the best of the row in bold (lower for losses and errors)."""
+    from dlrecipes.runs import is_number
+    from dlrecipes.tasks import lower_is_better
+
+    numbers = [value for value in values if is_number(value)]
+    best = (min if lower_is_better(key) else max)(numbers) if len(numbers) > 1 else None
+    cells = []
+    for value in values:
+        text = _number(value) if is_number(value) else _esc(value if value is not None else "-")
+        cells.append(f"[bold]{text}[/]" if best is not None and value == best else text)
+    return cells
+
+
+def _run_header(run: str, recipe) -> str:
+    """A run's column header: 'mnist-dnn-' over '20261201T152825Z', so that three runs fit
+    in 100 columns."""
+    prefix = f"{recipe}-"
+    if isinstance(recipe, str) and run.startswith(prefix) and len(run) > len(prefix):
+        return f"{_esc(prefix)}\n{_esc(run[len(prefix):])}"
+    return _esc(run)
+
+
+def _stop_text(stop) -> str:
+    """What early stopping did, in a table cell: 'at 4 (best 2)', 'no (best 12)'; '-'
+    without its record (no early stopping, or a run from before it was recorded)."""
+    if not isinstance(stop, dict):
+        return "-"
+    if stop.get("stopped_epoch") is None:
+        return f"no (best {stop.get('best_epoch')})"
+    return f"at {stop['stopped_epoch']} (best {stop.get('best_epoch')})"
+
+
+def _value_text(value) -> str:
+    """A recipe value as YAML's flow style writes it: 0.001, null, [256, 128], {a: 1}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_value_text(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_text(item) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@runs_app.command("show")
+@handles_errors
+def runs_show(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run folder, run name, or recipe name (its latest run, complete or not).")],
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Everything about one run: status, timings, metrics, runtime, environment, files, recipe.
+
+    A file that cannot be read is named below, the rest is shown, and the exit code is 2.
+    """
+    from dlrecipes.runs import details, find_run
+
+    shown = details(find_run(run, _group_runs_dir(ctx, runs_dir), complete=False))
+    if as_json:
+        _print_json(shown)
+    else:
+        _print_details(shown)
+    for problem in shown["problems"]:
+        print_problem("error:", f"run '{shown['run']}': {problem.rstrip('.')}.")
+    if shown["problems"]:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _print_details(shown: dict) -> None:
+    from rich.syntax import Syntax
+
+    from dlrecipes.train.early_stopping import describe
+    from dlrecipes.yamlio import dump_yaml
+
+    out.print(Text.assemble((_clean(shown["run"]), "bold"), f" ({_clean(shown['path'])})"), highlight=False)
+    timings = shown["timings"]
+    facts = {"recipe": shown["recipe_name"], "status": shown["status"], "started": timings["started"],
+             "first step": timings["first_step"], "resumed": timings["resumed_at"], "finished": timings["finished"],
+             "train time": _duration(timings["train_seconds"]) or None,
+             "epochs": _epochs_text(shown["epochs"]),
+             "parameters": f"{shown['params']:,}" if isinstance(shown["params"], int) else None,
+             "trainable": f"{shown['trainable_params']:,}" if isinstance(shown["trainable_params"], int) else None,
+             "next": shown["next"]}
+    stop = shown["early_stopping"]
+    if isinstance(stop, dict):
+        facts["early stopping"] = (describe(stop) or _stop_text(stop)).removeprefix("early stopping: ")
+    _print_facts(facts)
+    metrics = shown["metrics"] or {}
+    splits = [split for split in ("train", "validation", "test") if isinstance(metrics.get(split), dict)]
+    if splits:
+        table = _plain_table()
+        table.title = "metrics"
+        table.add_column("metric")
+        for split in splits:
+            table.add_column(split, justify="right")
+        for key in dict.fromkeys(key for split in splits for key in metrics[split]):
+            table.add_row(_esc(key), *_metric_cells_plain([metrics[split].get(key) for split in splits]))
+        out.print(table)
+    for title, section in (("runtime", shown["runtime"]), ("environment", shown["environment"]),
+                           ("also in run.json", shown["record"])):
+        if section:
+            out.print(f"[bold]{title}[/]")
+            _print_facts(section, indent="  ")
+    files = _plain_table()
+    files.title = "files"
+    for column, justify in (("file", "left"), ("bytes", "right"), ("sha256", "left")):
+        files.add_column(column, justify=justify)
+    for entry in shown["files"]:
+        size = f"{entry['bytes']:,}" if entry["bytes"] is not None else "?"
+        files.add_row(_esc(entry["name"]), size, _esc(entry["sha256"] or ""))
+    out.print(files)
+    if shown["recipe"] is not None:
+        out.print("[bold]recipe[/] (recipe.yaml, resolved)")
+        out.print(Syntax(dump_yaml(shown["recipe"]), "yaml", background_color="default"))
+
+
+def _epochs_text(epochs: dict) -> str | None:
+    done, planned = epochs.get("done"), epochs.get("planned")
+    if done is None:
+        return None
+    text = f"{done} of {planned}" if planned is not None else str(done)
+    return text + (f" (resumed after {epochs['resumed_from']})" if epochs.get("resumed_from") is not None else "")
+
+
+def _metric_cells_plain(values: list) -> list[str]:
+    from dlrecipes.runs import is_number
+
+    return [_number(value) if is_number(value) else _esc("" if value is None else value) for value in values]
+
+
+def _number(value: float) -> str:
+    """4 decimals, or 3 significant digits for what 4 decimals would show as 0 (a rate)."""
+    return f"{value:.4f}" if value == 0 or abs(value) >= 0.001 else f"{value:.3g}"
+
+
+def _print_facts(facts: dict, indent: str = "") -> None:
+    """'key: value' lines, the values that are not set left out; nested values as JSON."""
+    for key, value in facts.items():
+        if value is None or value == [] or value == {}:
+            continue
+        shown = value if isinstance(value, str) else json.dumps(value)
+        out.print(Text(_bounded(_clean(f"{indent}{key}: {shown}"))), highlight=False, soft_wrap=True)
 
 
 def _version(value: bool):

@@ -233,18 +233,20 @@ def summary(run: Path) -> dict:
     status = meta.get("status")
     complete = problem is None and status == RunStatus.COMPLETE
     test: dict = {}
+    content: dict = {}
     metrics = run / "metrics.json"
     if complete and metrics.is_file():
         content, problem = try_read_json(metrics)
         test = content.get("test", {})
         if not isinstance(test, dict):
             test, problem = {}, "metrics.json: 'test' is not a mapping of metrics"
-    row = {"run": run.name, "recipe": meta.get("recipe"), "started": meta.get("started")}
+    row = {"run": run.name, "recipe": meta.get("recipe"), "started": meta.get("started"),
+           "monitor": None, "validation": {}, "train_seconds": None, "early_stopping": None}
     if problem is not None:
         row.update(status=UNREADABLE, epochs=None, test={}, error=problem)
         return row
     if complete:
-        row.update(status=str(status), epochs=meta.get("epochs_done"), test=test)
+        row.update(status=str(status), epochs=meta.get("epochs_done"), test=test, **_results(run, meta, content))
         return row
     from dlrecipes import runlock
     from dlrecipes.train import checkpoint
@@ -264,6 +266,170 @@ def summary(run: Path) -> dict:
         advised = meta.get("next")  # a failure's own advice (a diverged run: a lower rate)
         row["next"] = advised if isinstance(advised, str) else next_command(run)
     return row
+
+
+def _results(run: Path, meta: dict, metrics: dict) -> dict:
+    """A complete run's columns of `runs` beyond its test metrics: the metric it is judged
+    by and its validation value, the training time and what early stopping did. A value
+    of the wrong type (a hand-edited file) is left out, never fails the listing."""
+    validation = metrics.get("validation")
+    seconds = meta.get("train_seconds")
+    stop = meta.get("early_stopping")
+    return {
+        "monitor": monitored(resolved_recipe(run)),
+        "validation": validation if isinstance(validation, dict) else {},
+        "train_seconds": seconds if is_number(seconds) else None,
+        "early_stopping": stop if isinstance(stop, dict) else None,
+    }
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def resolved_recipe(run: Path) -> dict | None:
+    """RUN/recipe.yaml as a plain mapping, read with the YAML limits but not validated
+    (cheap, for listings); None when it cannot be read. `load_run_recipe` is the strict way."""
+    from dlrecipes.yamlio import read_yaml
+
+    try:
+        return read_yaml(run / "recipe.yaml")[0]
+    except (RecipeError, OSError):
+        return None
+
+
+def monitored(resolved: dict | None) -> str | None:
+    """The logged quantity a run is judged by, from its resolved recipe (a mapping, as in
+    recipe.yaml): what early stopping watches, else what a plateau schedule watches, else
+    the task's main metric on the validation split (`val_accuracy`). None for a generative
+    task, whose losses make no epoch better than another, and for a recipe that cannot be read."""
+    from dlrecipes import tasks
+
+    try:
+        train = resolved.get("train") or {}
+        stop, schedule = train.get("early_stopping"), train.get("schedule") or {}
+        if isinstance(stop, dict) and isinstance(stop.get("monitor"), str):
+            return stop["monitor"]
+        if schedule.get("name") == "plateau" and isinstance(schedule.get("monitor"), str):
+            return schedule["monitor"]
+        task = tasks.get(resolved["task"]["type"])
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return None if task.generative else f"val_{task.main_metric}"
+
+
+def read_history(run: Path) -> list[dict]:
+    """RUN/history.csv as rows ({"epoch": 1, "loss": 0.41, ...}); a value that is missing
+    in a row is None. A RecipeError naming the file when it is missing or damaged."""
+    import csv
+    import io
+
+    path = run / "history.csv"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise damaged(run, "history.csv", "it is missing") from None
+    except OSError as error:
+        raise damaged(run, "history.csv", error.strerror or type(error).__name__) from None
+    except UnicodeDecodeError:
+        raise damaged(run, "history.csv", "not UTF-8 text") from None
+    rows = []
+    for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            if None in row:  # more fields than the header names
+                raise ValueError
+            values = {key: float(value) if value else None for key, value in row.items()}
+            epoch = values.pop("epoch")
+            if epoch is None or not epoch.is_integer():
+                raise ValueError
+        except (ValueError, KeyError):
+            raise damaged(run, "history.csv", f"line {number} is not an epoch's numbers") from None
+        rows.append({"epoch": int(epoch), **values})
+    if not rows:
+        raise damaged(run, "history.csv", "it holds no epochs")
+    return rows
+
+
+SHOWN_ELSEWHERE = ("recipe", "status", "started", "finished", "resumed_at", "first_step_at", "train_seconds",
+                   "epochs", "epochs_done", "resumed_from_epoch", "runtime", "early_stopping", "params",
+                   "trainable_params", "sha256", "owner", "next")
+MAX_FILES = 200  # files `runs show` lists (a run has about ten; snapshots add a few)
+
+
+def details(run: Path) -> dict:
+    """Everything `runs show` shows of a run: status and timings, the resolved recipe, the
+    runtime, the environment, the metrics, early stopping and the files with their sizes
+    (and whether each matches the sha256 run.json recorded). A file that cannot be read is
+    named in `problems`; the rest is shown."""
+    from dlrecipes.yamlio import read_yaml
+
+    listed, meta = summary(run), info(run)
+    problems = [listed["error"]] if "error" in listed else []
+
+    def read(name: str) -> dict | None:
+        if not (run / name).exists():
+            return None
+        content, problem = try_read_json(run / name)
+        problems.extend([problem] if problem else [])
+        return content if problem is None else None
+
+    try:
+        recipe = read_yaml(run / "recipe.yaml")[0]
+    except (RecipeError, OSError) as error:
+        recipe = None
+        problems.append(f"recipe.yaml: {error.what if isinstance(error, RecipeError) else error.strerror}")
+    first_step = meta.get("first_step_at")
+    return {
+        "run": run.name, "path": str(run), "recipe_name": meta.get("recipe"), "status": listed["status"],
+        "next": listed.get("next"),
+        "timings": {
+            "started": meta.get("started"), "first_step": _utc(first_step) if is_number(first_step) else None,
+            "resumed_at": meta.get("resumed_at"), "finished": meta.get("finished"),
+            "train_seconds": meta.get("train_seconds"),
+        },
+        "epochs": {"planned": meta.get("epochs"), "done": meta.get("epochs_done"),
+                   "resumed_from": meta.get("resumed_from_epoch")},
+        "params": meta.get("params"), "trainable_params": meta.get("trainable_params"),
+        "early_stopping": meta.get("early_stopping"),
+        "runtime": meta.get("runtime"),
+        "environment": read("env.json"),
+        "recipe": recipe,
+        # A run that did not complete has no results, whatever a metrics.json says.
+        "metrics": read("metrics.json") if meta.get("status") == RunStatus.COMPLETE else None,
+        "record": {k: v for k, v in meta.items() if k not in SHOWN_ELSEWHERE},
+        "files": run_files(run, meta.get("sha256")),
+        "problems": problems,
+    }
+
+
+def _utc(timestamp: float) -> str | None:
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def run_files(run: Path, recorded) -> list[dict]:
+    """The files in a run folder, sub-folders included (links not followed): name, bytes,
+    and `sha256`: "ok" or "differs" where run.json recorded one, else None."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    files = []
+    for folder, names, found in os.walk(run):
+        names.sort()
+        for name in sorted(found):
+            path = Path(folder) / name
+            relative = path.relative_to(run).as_posix()
+            try:
+                size = path.lstat().st_size
+                check = None
+                if relative in recorded:
+                    check = "ok" if sha256(path) == recorded[relative] else "differs"
+            except OSError:
+                size, check = None, None
+            files.append({"name": relative, "bytes": size, "sha256": check})
+            if len(files) >= MAX_FILES:
+                return files
+    return files
 
 
 def next_command(run: Path) -> str:

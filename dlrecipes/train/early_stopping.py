@@ -22,3 +22,56 @@ def early_stopping_callback(options: EarlyStoppingOptions, monitor: str | None =
         monitor=monitor, patience=options.patience, min_delta=options.min_delta,
         mode="min" if lower_is_better(monitor) else "max", restore_best_weights=options.restore_best_weights,
     )
+
+
+def find(callbacks: list):
+    """The EarlyStopping callback among `callbacks`, or None."""
+    import keras
+
+    return next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+
+
+def record(callback, options: EarlyStoppingOptions, watched_from: int, last_epoch: int) -> dict:
+    """What run.json records of early stopping once training has ended (epochs count from 1).
+
+    `stopped_epoch`: the epoch after which it stopped the training (None: it did not stop).
+    `best_epoch` / `best`: the best epoch by `monitor` and its value. `restored`: whether
+    the model was given that epoch's weights - Keras restores them at the end of training
+    with restore_best_weights even when it did not stop. Keras' callback starts afresh at
+    each `fit`, so after a resume (or in fine-tuning's phase) it has watched only the
+    epochs from `watched_from` on, and `best_epoch` is the best of those.
+    """
+    watched = callback.best is not None
+    return {
+        "monitor": options.monitor,  # the recipe's name (Keras may watch `val_head_accuracy`)
+        "patience": options.patience,
+        "min_delta": options.min_delta,
+        # Keras counts from 0 and stops from its second epoch on, so 0 means "did not stop".
+        "stopped_epoch": callback.stopped_epoch + 1 if callback.stopped_epoch > 0 else None,
+        "best_epoch": callback.best_epoch + 1 if watched else None,
+        "best": float(callback.best) if watched else None,
+        "restored": bool(options.restore_best_weights and callback.best_weights is not None),
+        "watched_from_epoch": watched_from,
+        "last_epoch": last_epoch,
+    }
+
+
+def describe(stop: dict) -> str | None:
+    """One line about what early stopping did, from its run.json record; None when it
+    neither stopped the training nor gave the model another epoch's weights."""
+    best, stopped, last = stop.get("best_epoch"), stop.get("stopped_epoch"), stop.get("last_epoch")
+    if not isinstance(best, int) or (stopped is None and (not stop.get("restored") or best == last)):
+        return None
+    value = stop.get("best")
+    value = f" {value:.4g}" if isinstance(value, (int, float)) else ""
+    since = stop.get("watched_from_epoch")
+    since = f", watched only since epoch {since}" if isinstance(since, int) and since > 1 else ""
+    if stopped is None:
+        return (f"early stopping: the weights of epoch {best} restored ({stop.get('monitor')}{value}{since}), "
+                f"not the last epoch's ({last})")
+    kept = f"the weights of epoch {best} restored" if stop.get("restored") else "the last epoch's weights kept"
+    delta = stop.get("min_delta")
+    by = f" by {delta:g}" if isinstance(delta, (int, float)) and delta > 0 else ""
+    waited = stopped - best if isinstance(stopped, int) else "?"
+    return (f"early stopping: stopped after epoch {stopped}: {stop.get('monitor')} had not improved{by} on "
+            f"epoch {best}'s{value} for {waited} epoch{'' if waited == 1 else 's'}{since}; {kept}")

@@ -128,6 +128,7 @@ class Session:
             **({"class_weight": {str(k): round(v, 4) for k, v in class_weight.items()}} if class_weight else {}),
             **({"skipped_files": data.source.skipped} if getattr(data.source, "skipped", None) else {}),
             **({"data_notes": data.notes} if data.notes else {}),
+            **parameter_counts(model),
             "runtime": {**runtime.record(), "jit_compile": model.jit_compile,
                         "steps_per_execution": model.steps_per_execution,
                         "global_batch_size": data.batch_size},
@@ -224,6 +225,7 @@ class Session:
             validation = runtime.input(with_targets_for(model, validation))
         phases = self.phases()
         entered = 0  # the phase whose settings the model is compiled with
+        watched_from = first + 1
         if resumed:
             # Restore in the settings of the phase the checkpoint was taken in (the
             # phase of its last epoch), exactly as the uninterrupted run had them.
@@ -238,6 +240,7 @@ class Session:
                 self._enter(index)
                 entered = index
             start = max(begin, first)
+            watched_from = start + 1  # where early stopping's count begins: each fit starts it afresh
             stream = data.train_stream(start)
             model.fit(
                 runtime.input(with_targets_for(model, stream.dataset)),
@@ -255,6 +258,7 @@ class Session:
                     console.print("[yellow]note:[/] early stopping ended training before fine-tuning")
                 break
         train_seconds = previous_seconds + time.perf_counter() - started
+        stop = self._early_stopping(run, console, watched_from, history.rows[-1]["epoch"])
         if auxiliary_weights(model):
             with self.runtime.strategy.scope():
                 model = inference_model(model)
@@ -262,13 +266,48 @@ class Session:
                 # Built, so the saved optimizer matches the one load_model recreates.
                 model.optimizer.build(model.trainable_variables)
         test = model.evaluate(runtime.input(data.datasets["test"]), verbose=0, return_dict=True)
-        save_results(run, recipe, model, history.rows, test)
+        save_results(run, recipe, model, history.rows, test, early_stopping=stop)
         interrupts.check()  # a Ctrl-C swallowed while saving still counts: not complete
         sha256 = {**runs.info(run).get("sha256", {}), "model.keras": runs.sha256(run / "model.keras")}
         runs.update(run, status=runs.RunStatus.COMPLETE, finished=runs.utc_now(),
                     train_seconds=round(train_seconds, 2), sha256=sha256)
         checkpoint.remove(run)
         runs.remove_temporary_files(run)
+
+    def _early_stopping(self, run: Path, console: Console, watched_from: int, last_epoch: int) -> dict | None:
+        """Record in run.json what early stopping did, and say it when it stopped the
+        training or restored another epoch's weights; None without early stopping."""
+        from dlrecipes.train import early_stopping
+
+        callback = early_stopping.find(self.callbacks)
+        if callback is None:
+            return None
+        if watched_from > last_epoch:
+            # Resumed after the last epoch (the process that trained it was stopped while
+            # saving): the weights are the checkpoint's, the last epoch's, whatever the
+            # earlier process had restored.
+            earlier = runs.info(run).get("early_stopping")
+            stop = {**earlier, "restored": False} if isinstance(earlier, dict) else None
+        else:
+            stop = early_stopping.record(callback, self.recipe.train.early_stopping, watched_from, last_epoch)
+        if stop is None:
+            return None
+        runs.update(run, early_stopping=stop)
+        line = early_stopping.describe(stop)
+        if line:
+            console.print(line, highlight=False, soft_wrap=True)
+        return stop
+
+
+def parameter_counts(model) -> dict:
+    """What run.json records of the model's size (`runs compare` reads it, without Keras)."""
+    import math
+
+    try:
+        total = model.count_params()
+    except ValueError:  # a model that is not built has no weights to count
+        return {}
+    return {"params": int(total), "trainable_params": int(sum(math.prod(w.shape) for w in model.trainable_weights))}
 
 
 def stopped(run: Path, status, console: Console, error: str | None = None, next_command: str | None = None) -> None:
@@ -525,23 +564,33 @@ def training_callbacks(recipe, auxiliary: bool = False) -> list:
     return callbacks
 
 
-def save_results(run: Path, recipe, model, history: list[dict], test: dict) -> None:
-    """Write model.keras, metrics.json and curves.png into the run, each atomically."""
-    from dlrecipes.plots import plot_curves
+def save_results(run: Path, recipe, model, history: list[dict], test: dict, early_stopping: dict | None = None) -> None:
+    """Write model.keras, metrics.json and curves.png into the run, each atomically.
 
-    last = history[-1]
+    metrics.json's train and validation metrics are those of the epoch whose weights the
+    model holds (`weights_epoch`): the last, or the best one early stopping restored.
+    """
+    from dlrecipes.plots import plot_curves
+    from dlrecipes.train.early_stopping import describe
+
+    restored = early_stopping.get("best_epoch") if early_stopping and early_stopping.get("restored") else None
+    last = next((row for row in history if row["epoch"] == restored), history[-1])
     timing = ("epoch", "epoch_seconds", "examples_per_second")
     metrics = {
         "train": {k: v for k, v in last.items() if k not in timing and not k.startswith("val_")},
         "validation": {k[4:]: v for k, v in last.items() if k.startswith("val_")} or None,
         "test": {k: float(v) for k, v in test.items()},
         "epochs": len(history),
+        "weights_epoch": last["epoch"],
         "weights_sha256": weights_fingerprint(model),
     }
     model.save(run / ".model.tmp.keras")  # Keras insists on the .keras suffix
     (run / ".model.tmp.keras").replace(run / "model.keras")
     runs.write_json(run / "metrics.json", metrics)
-    plot_curves(history, recipe.task.problem.curves, run / "curves.png", recipe.name)
+    plot_curves(history, recipe.task.problem.curves, run / "curves.png", recipe.name,
+                monitor=runs.monitored(recipe.model_dump(mode="json")),
+                best_epoch=early_stopping.get("best_epoch") if early_stopping else None,
+                note=describe(early_stopping) if early_stopping else None)
     if recipe.task.problem.generative:
         from dlrecipes.sample import write_samples
 
