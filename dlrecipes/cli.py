@@ -328,11 +328,13 @@ def train(
     deterministic: Annotated[
         Optional[bool], typer.Option("--deterministic", help="Bit-identical runs for the same seed (TF op determinism).", rich_help_panel="Runtime")
     ] = None,
+    track: Annotated[Optional[str], typer.Option(
+        help="Also record the run in an experiment tracker: mlflow (needs the mlflow extra). Default: $DLRECIPES_TRACKING.")] = None,
 ):
     """Train a recipe into a new run directory (model, history, metrics, curves), or resume one."""
     if resume is not None:
         given = [recipe, overrides, epochs, seed, data_dir, strategy, mixed_precision, xla, deterministic]
-        return _resume(resume, runs_dir, given=any(value is not None and value != [] for value in given))
+        return _resume(resume, runs_dir, given=any(value is not None and value != [] for value in given), track=track)
     if recipe is None:
         raise RecipeError("no recipe given.", fix="dlrecipes train RECIPE (see `dlrecipes list`), or --resume RUN")
     from dlrecipes.loader import load_recipe
@@ -348,10 +350,10 @@ def train(
     loaded = load_recipe(recipe, sets)
     from dlrecipes.train.fit import train as train_recipe
 
-    _report(train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err))
+    _report(train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err, track=track))
 
 
-def _resume(ref: str, runs_dir, given) -> None:
+def _resume(ref: str, runs_dir, given, track: str | None = None) -> None:
     from dlrecipes.runs import find_run
 
     if given:
@@ -363,7 +365,7 @@ def _resume(ref: str, runs_dir, given) -> None:
     path = find_run(ref, _runs_dir(runs_dir), complete=False)
     from dlrecipes.train.fit import resume
 
-    _report(resume(path, console=err))
+    _report(resume(path, console=err, track=track))
 
 
 def _report(run) -> None:

@@ -144,6 +144,17 @@ class FineTuneOptions(Section):
     learning_rate: PositiveFloat = Field(1e-4, description="Constant learning rate of the second phase (low).")
 
 
+# --- TensorBoard event files (`train.tensorboard`).
+
+class TensorBoardOptions(Section):
+    """What RUN/tensorboard/ holds besides each epoch's losses, metrics and learning rate,
+    which every run writes."""
+
+    histograms: bool = Field(
+        False, description="Also a histogram of every weight after each epoch (larger event files, slower epochs)."
+    )
+
+
 # --- Data augmentation (`train.augment`).
 
 LAYERS = {

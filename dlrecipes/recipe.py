@@ -32,6 +32,7 @@ from dlrecipes.options import (
     RuntimeOptions,
     SOFT_LABELS,
     ScheduleOptions,
+    TensorBoardOptions,
 )
 from dlrecipes.schema import Section, Seed
 
@@ -95,6 +96,9 @@ class TrainSection(Section):
     )
     fine_tune: FineTuneOptions | None = Field(
         None, description="After `epochs`, unfreeze every layer and train this many more epochs at a low rate."
+    )
+    tensorboard: TensorBoardOptions = Field(
+        TensorBoardOptions(), description="RUN/tensorboard/: every epoch's history as TensorBoard events; weight histograms if asked."
     )
 
     @property

@@ -382,7 +382,7 @@ def test_what_a_kill_leaves_behind_is_shown_truthfully_and_cleaned_by_resume(kil
     assert status(run) == "complete" and temporary_files(run) == []
     assert sorted(p.name for p in run.iterdir()) == [
         "curves.png", "env.json", "history.csv", "metrics.json", "model.keras", "recipe.yaml", "run.json",
-        "signature.json"]
+        "signature.json", "tensorboard"]
 
 
 def test_a_run_without_its_recipe_suggests_the_recipe_by_name(killed_run, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, SMALL, ctrl_c_able, invoke
 
 RUN_FILES = {"run.json", "recipe.yaml", "signature.json", "env.json", "history.csv",
-             "model.keras", "metrics.json", "curves.png"}
+             "model.keras", "metrics.json", "curves.png", "tensorboard"}
 
 
 def test_run_directory_is_complete(trained_run):

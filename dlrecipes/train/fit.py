@@ -93,6 +93,8 @@ class Session:
     callbacks: list  # the schedule's and early stopping's
     record: dict  # what run.json records about the set-up
     class_weight: dict | None = None  # class id -> loss weight (train.class_weight)
+    tracking: str | None = None  # the experiment tracker asked for (tracking.requested)
+    tracker: object = None  # its callback while training, ended by fit's handlers
 
     @classmethod
     def build(cls, recipe, runs_dir: Path, *, transfer_weights: bool = True) -> "Session":
@@ -164,6 +166,7 @@ class Session:
         Everything from the first line printed (`announce`) on is inside the handlers, so
         a Ctrl-C at any moment after the run exists marks it interrupted.
         """
+        from dlrecipes import tracking
         from dlrecipes.train import checkpoint
 
         # A multi-worker non-chief trains a copy it deletes: what would tell how to
@@ -176,6 +179,7 @@ class Session:
         except KeyboardInterrupt:
             console = notices
             stopped(run, runs.RunStatus.INTERRUPTED, console)
+            tracking.end(self.tracker, "KILLED")
             done = checkpoint.epochs_done(run)
             if done is not None:
                 console.print(
@@ -192,18 +196,20 @@ class Session:
                 )
             raise
         except BaseException as err:
+            tracking.end(self.tracker, "FAILED")
             failure(run, err, notices)
         finally:
             lock.release()
         return run
 
     def _train(self, run: Path, console: Console, resumed: dict | None) -> None:
-        from dlrecipes import interrupts
+        from dlrecipes import interrupts, tracking
         from dlrecipes.models.common import auxiliary_weights, inference_model
         from dlrecipes.train import checkpoint
         from dlrecipes.train.callbacks import (
             Checkpoint, RichProgress, RunHistory, StopOnNonFinite, StopOnSignal, StreamEpochs,
         )
+        from dlrecipes.train.tensorboard import TensorBoardLog
 
         recipe, data, model, runtime = self.recipe, self.data, self.model, self.runtime
         first = resumed["epochs_done"] if resumed else 0
@@ -216,6 +222,12 @@ class Session:
         # before the history and the checkpoint record it.
         callbacks = [StopOnSignal(), StopOnNonFinite(recipe.train.optimizer.learning_rate), *self.callbacks,
                      RichProgress(total, data.steps_per_epoch, console), history, saver]
+        # After the checkpoint: an epoch is logged once it can be resumed from, so a resumed
+        # run never logs an epoch twice. Only the chief's run is tracked.
+        callbacks.append(TensorBoardLog(run, history, histograms=recipe.train.tensorboard.histograms))
+        self.tracker = tracking.tracker(self.tracking if runtime.chief else None, run, recipe, history, console)
+        if self.tracker is not None:
+            callbacks.append(self.tracker)
         if recipe.train.snapshots:
             from dlrecipes.train.callbacks import Snapshots
 
@@ -273,6 +285,8 @@ class Session:
                     train_seconds=round(train_seconds, 2), sha256=sha256)
         checkpoint.remove(run)
         runs.remove_temporary_files(run)
+        if self.tracker is not None:
+            self.tracker.finish(run)
 
     def _early_stopping(self, run: Path, console: Console, watched_from: int, last_epoch: int) -> dict | None:
         """Record in run.json what early stopping did, and say it when it stopped the
@@ -397,14 +411,18 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
     return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
-def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path | None:
+def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str | None = None) -> Path | None:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
-    (None on a multi-worker non-chief, which leaves no run)."""
+    (None on a multi-worker non-chief, which leaves no run). `track`: an experiment
+    tracker to record the run in too (dlrecipes.tracking; else $DLRECIPES_TRACKING)."""
+    from dlrecipes import tracking
     from dlrecipes.writable import require_writable_dir
 
     console = console or consoles.make(stderr=True)
     require_writable_dir(runs_dir, option="--runs-dir", what="runs folder")
+    tracked = tracking.requested(track)  # before anything is read or written
     session = Session.build(recipe, runs_dir)
+    session.tracking = tracked
     files = {
         "recipe.yaml": runs.recipe_text(recipe),
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
@@ -462,16 +480,18 @@ def _as_worker(task: str, console: Console, work) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def resume(run: Path, *, console: Console | None = None, as_worker: str | None = None) -> Path | None:
+def resume(run: Path, *, console: Console | None = None, as_worker: str | None = None,
+           track: str | None = None) -> Path | None:
     """Continue an interrupted, failed or stopped run from its last checkpoint, in the same
     folder. Refused while another process trains it (its lock is held). Returns the run
     (None on a multi-worker non-chief, which resumes a copy and deletes it; `as_worker`
-    is its task, given for that copy)."""
-    from dlrecipes import runlock
+    is its task, given for that copy). `track` as for `train`."""
+    from dlrecipes import runlock, tracking
     from dlrecipes.train import checkpoint
     from dlrecipes.writable import require_writable_dir
 
     console = console or consoles.make(stderr=True)
+    tracked = tracking.requested(track)
     task = None if as_worker else _worker_task(run)
     if task is not None:
         return _resume_as_worker(run, task, console)
@@ -493,6 +513,7 @@ def resume(run: Path, *, console: Console | None = None, as_worker: str | None =
                           "which is no longer running", highlight=False, soft_wrap=True)
         # The checkpoint holds the weights; init_from's source run is not read again.
         session = Session.build(recipe, run.parent, transfer_weights=False)
+        session.tracking = tracked
         runs.update(run, status=runs.RunStatus.RUNNING, owner=runlock.this_process(), resumed_at=runs.utc_now(),
                     resumed_from_epoch=state["epochs_done"], epochs_done=state["epochs_done"], error=None, next=None)
     except BaseException:
