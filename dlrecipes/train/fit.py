@@ -358,14 +358,16 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
     return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
-def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path | None:
+def train(recipe, *, runs_dir: Path, console: Console | None = None, extra_record: dict | None = None) -> Path | None:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
-    (None on a multi-worker non-chief, which leaves no run)."""
+    (None on a multi-worker non-chief, which leaves no run). `extra_record`: more fields
+    for run.json (a cross-validation's tag of its folds)."""
     from dlrecipes.writable import require_writable_dir
 
     console = console or consoles.make(stderr=True)
     require_writable_dir(runs_dir, option="--runs-dir", what="runs folder")
     session = Session.build(recipe, runs_dir)
+    session.record.update(extra_record or {})
     files = {
         "recipe.yaml": runs.recipe_text(recipe),
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
