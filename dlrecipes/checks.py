@@ -11,7 +11,9 @@ and to the data's metadata (its `Signature`, read without examples):
   ones only with a validation split;
 - the data against the task (number of classes, what a label is) and against the
   architecture (the kinds of input it declares, and its own limits);
-- augmentation (images only) and input normalisation (numbers only, not tables).
+- augmentation (images only) and input normalisation (numbers only, not tables);
+- cross-validation folds: only data held in memory can be dealt into folds, and only a
+  task whose validation metrics judge a model is worth cross-validating.
 
 Training runs `signature_problems` again on the signature it reads from the examples,
 before a run directory exists.
@@ -35,6 +37,7 @@ def problems(recipe) -> tuple[list[Problem], object | None]:
     found = task.check_recipe(recipe)
     source = source_of(recipe)
     found += monitor_problems(recipe, has_validation="validation" in source.splits())
+    found += fold_problems(recipe, source)
     found += architecture_problems(recipe)
     try:
         signature = source.signature()
@@ -63,6 +66,24 @@ def architecture_problems(recipe) -> list[Problem]:
     if entry.generative and not task.generative:
         return [Problem(("task", "type"), f"architecture '{entry.name}' is a GAN, trained adversarially: "
                                           "set task.type: adversarial")]
+    return []
+
+
+def fold_problems(recipe, source) -> list[Problem]:
+    """`folds` asks for a cross-validation: the source must be able to cut its training data
+    into folds (`why_no_folds`), and the task's validation metrics must judge a model."""
+    from dlrecipes.data.splits import folds_of, folds_path
+
+    if folds_of(recipe.data)[0] is None:
+        return []
+    path = folds_path(recipe.data)
+    why = source.why_no_folds()
+    if why:
+        return [Problem(path, f"cannot cross-validate: {why}")]
+    task = recipe.task.problem
+    if not task.cross_validates:
+        return [Problem(path, f"cannot cross-validate task '{task.name}': its validation losses do not score a "
+                              "model (remove folds)")]
     return []
 
 

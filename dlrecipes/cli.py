@@ -330,8 +330,16 @@ def train(
     ] = None,
     track: Annotated[Optional[str], typer.Option(
         help="Also record the run in an experiment tracker: mlflow (needs the mlflow extra). Default: $DLRECIPES_TRACKING.")] = None,
+    folds: Annotated[Optional[int], typer.Option(
+        "--folds", metavar="K", min=2,
+        help="Cross-validate: K runs, each validated on one fold of the training data, then each validation metric's mean and spread (sets data.split.folds).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's metrics (with --folds: the summary) as JSON.")] = False,
 ):
     """Train a recipe into a new run directory (model, history, metrics, curves), or resume one."""
+    if resume is not None and folds is not None:
+        raise RecipeError("--folds cross-validates a recipe in new runs; --resume continues one run.",
+                          fix=f"dlrecipes train --resume {resume} (a fold's run resumes like any run), "
+                              "or dlrecipes train RECIPE --folds K")
     if resume is not None:
         given = [recipe, overrides, epochs, seed, data_dir, strategy, mixed_precision, xla, deterministic]
         return _resume(resume, runs_dir, given=any(value is not None and value != [] for value in given), track=track)
@@ -348,9 +356,17 @@ def train(
     }
     sets += [f"{key}={value}" for key, value in flags.items() if value is not None]
     loaded = load_recipe(recipe, sets)
+    from dlrecipes.data.splits import folds_of
+
+    k, fold = folds_of(loaded.recipe.data)
+    if folds is not None or (k is not None and fold is None):
+        from dlrecipes.train.folds import cross_validate
+
+        return _report_folds(cross_validate(loaded.recipe, folds or k, _runs_dir(runs_dir), console=err, track=track),
+                             as_json)
     from dlrecipes.train.fit import train as train_recipe
 
-    _report(train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err, track=track))
+    _report(train_recipe(loaded.recipe, runs_dir=_runs_dir(runs_dir), console=err, track=track), as_json)
 
 
 def _resume(ref: str, runs_dir, given, track: str | None = None) -> None:
@@ -368,13 +384,40 @@ def _resume(ref: str, runs_dir, given, track: str | None = None) -> None:
     _report(resume(path, console=err, track=track))
 
 
-def _report(run) -> None:
+def _report(run, as_json: bool = False) -> None:
     if run is None:  # a multi-worker non-chief: the chief reports the run
         return
     from dlrecipes.runs import read_run_json
 
     metrics = read_run_json(run, "metrics.json")
+    if as_json:
+        return _print_json({"run": str(run), "metrics": metrics})
     out.print(f"[green]done[/] {_esc(run)}\n  test: {_esc(_metrics_text(metrics['test']))}")
+
+
+def _report_folds(cv, as_json: bool) -> None:
+    """Each fold's validation and test metrics, then their mean and standard deviation."""
+    if cv is None:  # a multi-worker non-chief: the chief reports the runs
+        return
+    summary = cv.as_dict()
+    if as_json:
+        return _print_json({**summary, "summary": str(cv.summary)})
+    columns = [(split, name) for split in ("validation", "test") for name in summary[split]]
+    table = _plain_table()
+    for header in ("fold", *(f"{'val' if split == 'validation' else split} {name}" for split, name in columns), "epochs", "run"):
+        table.add_column(header, justify="left" if header in ("fold", "run") else "right")
+    for row in summary["folds"]:
+        values = [_number(row[split].get(name)) for split, name in columns]
+        table.add_row(str(row["fold"]), *values, str(row["epochs"]), _esc(Path(row["run"]).name))
+    for stat in ("mean", "std"):
+        table.add_row(f"[bold]{stat}[/]", *(_number(summary[split][name][stat]) for split, name in columns), "", "")
+    out.print(f"[green]done[/] cross-validation {_esc(cv.group)}: {cv.k} folds of {_esc(cv.recipe)}")
+    out.print(table)
+    out.print(f"summary: {_esc(cv.summary)}", soft_wrap=True)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _metrics_text(metrics: dict) -> str:

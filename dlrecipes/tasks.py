@@ -48,6 +48,8 @@ class Task:
     has_classes: ClassVar[bool] = True  # labels name classes (data.classes, label smoothing)
     one_label_per_example: ClassVar[bool] = True  # a label is one class id (balance, class weights)
     generative: ClassVar[bool] = False  # the model draws samples rather than predicting labels
+    # Its validation metrics judge a model, so k-fold cross-validation can compare them.
+    cross_validates: ClassVar[bool] = True
     label_kinds: ClassVar[tuple[str, ...] | None] = ("class_ids",)  # what a label may be (Signature.labels)
     # The kind of evaluation report `evaluate` writes (a key of reports.KINDS); None: no report.
     report: ClassVar[str | None] = None
@@ -315,6 +317,7 @@ class Adversarial(Task):
     has_classes = False
     one_label_per_example = False
     generative = True
+    cross_validates = False  # d_loss and g_loss on held-out images do not score the samples
     label_kinds = None  # the labels are not used
     pairing = (
         "adversarial training (a GAN) gives the discriminator 1 output unit with sigmoid "

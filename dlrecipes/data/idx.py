@@ -9,7 +9,7 @@ MNIST's are: read as anything else (int8 wraps pixels over 127 to negative value
 image trains to a fraction of its accuracy without any error, so other types are refused.
 
 The test split comes from its own files; the validation split is a seeded, stratified
-fraction of the training files.
+fraction of the training files, or one of their `folds` (a cross-validation).
 """
 
 from __future__ import annotations
@@ -19,12 +19,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, model_validator
 
 from dlrecipes.data.files import find_file, is_present
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_indices
+from dlrecipes.data.splits import (
+    CLASSES_HELP,
+    FOLD_HELP,
+    FOLDS_HELP,
+    Folds,
+    FractionSplits,
+    check_fold,
+    check_training_classes,
+    select_classes,
+    split_indices,
+)
 from dlrecipes.errors import RecipeError
 from dlrecipes.schema import Section, Seed
 
@@ -45,8 +55,15 @@ class IdxOptions(Section):
     test: IdxPair
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the training files held out to watch training.")
     seed: Seed = Field(0, description="Seed of the validation cut (stratified by class).")
+    folds: Folds | None = Field(None, description=FOLDS_HELP)
+    fold: int | None = Field(None, ge=1, description=FOLD_HELP)
     classes: list[str] | None = Field(None, description=f"Label ids, as '0'..'N-1'. {CLASSES_HELP}")
     divide_by: PositiveFloat | None = Field(None, description="Inputs are divided by this, in training and in exports.")
+
+    @model_validator(mode="after")
+    def _fold_of_folds(self):
+        check_fold(self.folds, self.fold)
+        return self
 
 
 def read_header(path: Path):
@@ -113,7 +130,10 @@ class IdxSource:
         self.task = task
 
     def splits(self) -> tuple[str, ...]:
-        return ("train", "validation", "test") if self.options.validation else ("train", "test")
+        return ("train", "validation", "test") if self.options.validation or self.options.folds else ("train", "test")
+
+    def why_no_folds(self) -> str | None:
+        return None  # every example is in memory: folds are rows of the training data
 
     def _files(self):
         o = self.options
@@ -222,9 +242,10 @@ class IdxSource:
 
         ids = self._ids["train"]
         rows = np.flatnonzero(ids >= 0)
-        if not self.options.validation:
+        if not self.options.validation and not self.options.folds:
             return {"train": rows}
         # No test fraction: the test split has its own files.
         splits = FractionSplits.model_construct(validation=self.options.validation, test=0.0,
-                                                seed=self.options.seed, stratify=True)
+                                                seed=self.options.seed, stratify=True,
+                                                folds=self.options.folds, fold=self.options.fold)
         return {role: rows[picked] for role, picked in split_indices(ids[rows], splits).items()}

@@ -70,6 +70,9 @@ class Source(Protocol):
     def is_local(self) -> bool:
         """Whether the data is on this machine already."""
 
+    def why_no_folds(self) -> str | None:
+        """Why this data cannot be cut into cross-validation folds (`folds`), or None when it can."""
+
     def load(self) -> dict:
         """The splits as unbatched `tf.data.Dataset`s of `(inputs, label)` in their raw dtype
         (uint8 images stay uint8)."""

@@ -5,6 +5,10 @@ such recipe splits the same way: each class is shuffled with the recipe's seed a
 the fractions, which keeps the class balance of the whole file in every split. Multi-hot
 labels (several classes per example) are cut per combination of classes.
 
+Cross-validation (`folds: K`) cuts the same training data - every row but the test split's,
+which stays exactly the split without folds - into K disjoint folds that together hold each
+row once, stratified the same way; fold i validates and the other K-1 train.
+
 `data.classes` means one thing for every classification source: these classes, in this
 id order; examples of any other class are left out. `select_classes` matches the names
 against the source's own class names and `ClassSelection` relabels the examples, so the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -26,11 +31,21 @@ CLASSES_HELP = ("Classes to keep, in class-id order (matched against the data's 
                 "classes are left out. Every class when omitted.")
 
 
+# `folds`, wherever a source declares it (data.split.folds, or data.folds where the source's
+# split keys sit in `data` itself).
+Folds = Annotated[int, Field(ge=2)]
+FOLDS_HELP = ("Cross-validation: `train` runs once per fold of the training data (all but the test split), "
+              "each fold validating the model trained on the others; the validation fraction is not used.")
+FOLD_HELP = "With folds: train only this fold (1..folds) - what each cross-validation run's recipe.yaml says."
+
+
 class FractionSplits(Section):
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction held out to watch training (0: none).")
     test: float = Field(0.2, gt=0.0, lt=1.0, description="Fraction held out for the final test metrics.")
     seed: Seed = Field(0, description="Seed of the shuffle before cutting; fixed so the test split never changes.")
     stratify: bool = Field(True, description="Cut each class separately (classification), keeping its share.")
+    folds: Folds | None = Field(None, description=FOLDS_HELP)
+    fold: int | None = Field(None, ge=1, description=FOLD_HELP)
 
     @model_validator(mode="after")
     def _leaves_training_data(self):
@@ -39,24 +54,78 @@ class FractionSplits(Section):
                 f"validation ({self.validation}) + test ({self.test}) leave nothing to train on; "
                 "their sum must be below 1"
             )
+        check_fold(self.folds, self.fold)
         return self
+
+    @property
+    def has_validation(self) -> bool:
+        """A validation split: a fraction, or the fold of a cross-validation."""
+        return bool(self.validation or self.folds)
+
+
+def check_fold(folds: int | None, fold: int | None) -> None:
+    """`fold` names one of the `folds` (a ValueError for the schema's message)."""
+    if fold is not None and folds is None:
+        raise ValueError(f"fold ({fold}) picks one of the folds of a cross-validation; set folds too")
+    if fold is not None and fold > folds:
+        raise ValueError(f"fold {fold} is not one of the {folds} folds (1..{folds})")
+
+
+def folds_path(data) -> tuple[str, ...]:
+    """The key path of a `data:` section's `folds`: data.split.folds where the source has a
+    `split` section that declares it, else data.folds."""
+    split = getattr(data, "split", None)
+    return ("data", "split", "folds") if split is not None and "folds" in type(split).model_fields else ("data", "folds")
+
+
+def folds_of(data) -> tuple[int | None, int | None]:
+    """(folds, fold) of a `data:` section, from where its source declares them; fold is None
+    for a source that cannot fold (it declares `folds` only to refuse it with a reason)."""
+    section = data.split if folds_path(data)[1] == "split" else data
+    return section.folds, getattr(section, "fold", None)
+
+
+def fold_indices(labels, folds: int, seed: int, stratify: bool = True) -> list[list[int]]:
+    """Rows 0..n-1 in `folds` folds, each sorted: disjoint, together every row once, their
+    sizes within one of each other.
+
+    Each group (a class, or a combination of classes for multi-hot rows; every row when
+    not stratified) is shuffled with `seed`, the groups are laid end to
+    end and the rows dealt round the folds in turn, so each fold holds its share of every
+    class, within one example.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(group) for group in _groups(labels, stratify)])
+    return [sorted(int(i) for i in order[k::folds]) for k in range(folds)]
+
+
+def _groups(labels, stratify: bool) -> list:
+    """The rows of each class id (or combination of classes), or every row as one group."""
+    import numpy as np
+
+    n = len(labels)
+    if not stratify or not n:
+        return [np.arange(n)]
+    _, group_of = np.unique(np.asarray(labels), axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    return [np.flatnonzero(group_of == g) for g in range(int(group_of.max()) + 1)]
 
 
 def split_indices(labels, splits: FractionSplits) -> dict[str, list[int]]:
     """Row indices of each role ('train', 'validation', 'test'), each sorted.
 
     `labels` are per-row class ids or multi-hot rows (stratified), or None (one group:
-    regression, unlabelled).
+    regression, unlabelled). With `folds`, validation is fold `fold` (the first when
+    unset) of the rows the test split leaves.
     """
     import numpy as np
 
+    if splits.folds:
+        return _fold_split(labels, splits)
     n = len(labels)
-    groups = [np.arange(n)]
-    if splits.stratify and labels is not None:
-        # One group per class id, or per combination of classes for multi-hot rows.
-        _, group_of = np.unique(np.asarray(labels), axis=0, return_inverse=True)
-        group_of = group_of.reshape(-1)
-        groups = [np.flatnonzero(group_of == g) for g in range(int(group_of.max()) + 1)] if n else []
+    groups = _groups(labels, splits.stratify) if n else []
     rng = np.random.default_rng(splits.seed)
     roles: dict[str, list] = {"train": [], "validation": [], "test": []}
     for group in groups:
@@ -73,6 +142,27 @@ def split_indices(labels, splits: FractionSplits) -> dict[str, list[int]]:
                 fix="use more data, or larger fractions (or validation: 0 for no validation split)",
             )
     return {role: sorted(int(i) for i in rows) for role, rows in roles.items() if rows}
+
+
+def _fold_split(labels, splits: FractionSplits) -> dict[str, list[int]]:
+    """split_indices with folds: the test split cut as without them, then fold `fold` of
+    the other rows validates."""
+    import numpy as np
+
+    roles = split_indices(labels, splits.model_copy(update={"folds": None, "fold": None, "validation": 0.0}))
+    rest = np.asarray(roles.get("train", []), dtype="int64")
+    if len(rest) < splits.folds:
+        raise RecipeError(
+            f"{splits.folds} folds need at least {splits.folds} training rows; the test split leaves {len(rest)}.",
+            where="folds (data.split.folds, or data.folds)", fix="use fewer folds, or more data",
+        )
+    folds = fold_indices(np.asarray(labels)[rest], splits.folds, splits.seed, splits.stratify)
+    held = set(folds[(splits.fold or 1) - 1])
+    cut = {
+        "train": [int(rest[i]) for i in range(len(rest)) if i not in held],
+        "validation": [int(rest[i]) for i in sorted(held)],
+    }
+    return {**cut, **({"test": roles["test"]} if "test" in roles else {})}
 
 
 def _cut(size: int, splits: FractionSplits) -> tuple[int, int]:

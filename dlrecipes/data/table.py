@@ -12,7 +12,7 @@ amount into a one-hot block of every value it takes.
 The target column holds classes for a classification task (its sorted values, or
 `classes`: those values in that order, the rows of other values left out) and numbers for
 a regression. Rows are split by fractions with a fixed seed, stratified by class for
-classification.
+classification, or into folds (`split.folds`) the same way.
 """
 
 from __future__ import annotations
@@ -68,8 +68,14 @@ class CsvSource:
 
     def splits(self) -> tuple[str, ...]:
         o = self.options
-        has_validation = o.validation_path is not None or o.split.validation > 0
+        has_validation = o.validation_path is not None or o.split.has_validation
         return ("train", "validation", "test") if has_validation else ("train", "test")
+
+    def why_no_folds(self) -> str | None:
+        if self.options.validation_path is not None:
+            return ("the validation rows come from their own file (data.validation_path), and folds take them "
+                    "from the training rows: remove data.validation_path to cross-validate")
+        return None
 
     @property
     def classification(self) -> bool:

@@ -45,7 +45,10 @@ class TextSource:
         self.task = task
 
     def splits(self) -> tuple[str, ...]:
-        return ("train", "validation", "test") if self.options.split.validation else ("train", "test")
+        return ("train", "validation", "test") if self.options.split.has_validation else ("train", "test")
+
+    def why_no_folds(self) -> str | None:
+        return None  # every example is in memory: folds are rows of the training data
 
     def is_local(self) -> bool:
         return is_present(self.options.path, self.options.data_dir)

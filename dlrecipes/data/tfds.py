@@ -29,7 +29,7 @@ from pydantic import Field, PositiveFloat
 
 from dlrecipes.data.pipeline import scaled
 from dlrecipes.data.registry import Signature, register_source
-from dlrecipes.data.splits import CLASSES_HELP, ClassSelection, check_training_classes, select_classes
+from dlrecipes.data.splits import CLASSES_HELP, ClassSelection, Folds, check_training_classes, select_classes
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
 from dlrecipes.schema import Section
 
@@ -81,6 +81,7 @@ class TfdsOptions(Section):
     divide_by: PositiveFloat | None = Field(
         None, description="Inputs are divided by this (255 maps pixels to [0, 1]), in training and in exports."
     )
+    folds: Folds | None = Field(None, description="Not for tfds data, which comes as fixed splits (see `validate`).")
 
 
 def default_data_dir() -> Path:
@@ -108,6 +109,11 @@ class TfdsSource:
 
     def splits(self) -> tuple[str, ...]:
         return tuple(role for role, split in self.options.splits.model_dump().items() if split)
+
+    def why_no_folds(self) -> str | None:
+        return (f"tfds dataset '{self.options.name}' comes as fixed splits (data.splits), streamed from its files, "
+                "not as examples held in memory that could be dealt into folds: cross-validate data saved as "
+                "npz, csv, idx, text or an image folder")
 
     @property
     def full_name(self) -> str:

@@ -19,6 +19,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from dlrecipes.data.files import csv_records, find_file, is_present
 from dlrecipes.data.registry import Signature, register_source
+from dlrecipes.data.splits import Folds
 from dlrecipes.errors import RecipeError, did_you_mean
 from dlrecipes.schema import Section
 
@@ -26,6 +27,7 @@ from dlrecipes.schema import Section
 class TimeSplits(Section):
     validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of the series after the training part.")
     test: float = Field(0.2, gt=0.0, lt=1.0, description="The last fraction of the series.")
+    folds: Folds | None = Field(None, description="Not for a time series: folds would leak the future (see `validate`).")
 
     @model_validator(mode="after")
     def _leaves_training_data(self):
@@ -52,6 +54,11 @@ class TimeseriesSource:
 
     def splits(self) -> tuple[str, ...]:
         return ("train", "validation", "test") if self.options.split.validation else ("train", "test")
+
+    def why_no_folds(self) -> str | None:
+        return ("folds would leak the future: every fold but the last would be validated by a model trained on "
+                "values that come after it, so the scores would be better than any forecast can be; a series "
+                "is split by time (data.split.validation, data.split.test)")
 
     def is_local(self) -> bool:
         return is_present(self.options.path, self.options.data_dir)

@@ -411,10 +411,12 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
     return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
-def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str | None = None) -> Path | None:
+def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str | None = None,
+          extra_record: dict | None = None) -> Path | None:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
     (None on a multi-worker non-chief, which leaves no run). `track`: an experiment
-    tracker to record the run in too (dlrecipes.tracking; else $DLRECIPES_TRACKING)."""
+    tracker to record the run in too (dlrecipes.tracking; else $DLRECIPES_TRACKING).
+    `extra_record`: more fields for run.json (a cross-validation's tag of its folds)."""
     from dlrecipes import tracking
     from dlrecipes.writable import require_writable_dir
 
@@ -423,6 +425,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str 
     tracked = tracking.requested(track)  # before anything is read or written
     session = Session.build(recipe, runs_dir)
     session.tracking = tracked
+    session.record.update(extra_record or {})
     files = {
         "recipe.yaml": runs.recipe_text(recipe),
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
