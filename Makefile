@@ -33,6 +33,7 @@ bench:
 	$(BIN)/python bench/gan.py
 	$(BIN)/python bench/regularization.py
 	$(BIN)/python bench/transfer.py
+	$(BIN)/python bench/tune.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
