@@ -358,14 +358,22 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
     return next(i for i, (begin, end, _) in enumerate(phases) if epochs_done <= end and (epochs_done > begin or i == 0))
 
 
-def train(recipe, *, runs_dir: Path, console: Console | None = None) -> Path | None:
+def train(recipe, *, runs_dir: Path, console: Console | None = None, callbacks: tuple = (),
+          record: dict | None = None) -> Path | None:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
-    (None on a multi-worker non-chief, which leaves no run)."""
+    (None on a multi-worker non-chief, which leaves no run).
+
+    `callbacks`: Keras callbacks added after the recipe's own (a search's pruning, which
+    may end the training as early stopping does); `record`: more fields for run.json (a
+    search's study and trial). A resume uses neither.
+    """
     from dlrecipes.writable import require_writable_dir
 
     console = console or consoles.make(stderr=True)
     require_writable_dir(runs_dir, option="--runs-dir", what="runs folder")
     session = Session.build(recipe, runs_dir)
+    session.callbacks += list(callbacks)
+    session.record.update(record or {})
     files = {
         "recipe.yaml": runs.recipe_text(recipe),
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",
