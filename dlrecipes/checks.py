@@ -33,19 +33,27 @@ def problems(recipe) -> tuple[list[Problem], object | None]:
     The signature is None when the data is not on this machine yet (a tfds download, your
     own files): its checks then wait for `train`, which runs them on the data it loads.
     """
-    task = recipe.task.problem
-    found = task.check_recipe(recipe)
+    found = recipe_problems(recipe)
+    try:
+        signature = source_of(recipe).signature()
+    except DataUnavailableError:
+        return found + search_problems(recipe, None), None
+    except RecipeError as error:  # the data is there but does not fit the recipe's data section
+        return found + [Problem(_where(error), str(error.what) + (f" ({error.fix})" if error.fix else ""))], None
+    return found + signature_problems(recipe, signature) + search_problems(recipe, signature), signature
+
+
+def recipe_problems(recipe) -> list[Problem]:
+    """What the sections say to each other, without the data's metadata."""
+    found = recipe.task.problem.check_recipe(recipe)
     source = source_of(recipe)
     found += monitor_problems(recipe, has_validation="validation" in source.splits())
     found += fold_problems(recipe, source)
-    found += architecture_problems(recipe)
-    try:
-        signature = source.signature()
-    except DataUnavailableError:
-        return found, None
-    except RecipeError as error:  # the data is there but does not fit the recipe's data section
-        return found + [Problem(_where(error), str(error.what) + (f" ({error.fix})" if error.fix else ""))], None
-    return found + signature_problems(recipe, signature), signature
+    return found + architecture_problems(recipe)
+
+
+def _has_validation(recipe) -> bool:
+    return "validation" in source_of(recipe).splits()
 
 
 def _where(error: RecipeError) -> tuple:
@@ -140,6 +148,74 @@ def signature_problems(recipe, signature) -> list[Problem]:
             found.append(Problem(("model", "normalize"),
                                  "a table's numeric columns are standardised already; model.normalize is not needed (remove it)"))
     return found
+
+
+def search_problems(recipe, signature) -> list[Problem]:
+    """The search space (`search:`, dlrecipes.search): each key a path of this recipe, and
+    every value its range can give one this recipe takes. Each end of a range and each
+    choice is set into the recipe, which is validated by the schema and checked as any
+    recipe is (on the data's signature, when it is on hand); the first refusal of each key
+    is its problem. A search also needs a quantity to judge trials by: a validation split."""
+    from dlrecipes import search
+
+    if not recipe.search:
+        return []
+    monitor, _ = search.objective(recipe)
+    if monitor is None:
+        return [Problem(("search",), f"task '{recipe.task.type}' has no validation metric that says how good "
+                                     "a trial is, so it cannot be searched (remove the search section)")]
+    if not _has_validation(recipe):
+        return [Problem(("search",), f"trials are judged by {monitor}, computed on a validation split, and this "
+                                     "recipe's data has no validation split: add one to the data section")]
+    base, found = search.base_of(recipe), []
+    known = [p for p in search.key_paths(recipe.model_dump(mode="json")) if p.split(".")[0] in search.SEARCHABLE]
+    for key, dimension in recipe.search.items():
+        problem = search.key_problem(key)
+        for i, value in enumerate([] if problem else dimension.probes()):
+            problem = _probe_problem(recipe, base, key, dimension, value, known, signature)
+            if problem and problem.startswith("{value}"):
+                shown = f"choice {value!r}" if dimension.kind == "choice" else f"{('low', 'high')[i]} end {value!r}"
+                problem = problem.replace("{value}", f"the {shown}", 1)
+            if problem:
+                break
+        if problem:
+            found.append(Problem(("search", key), problem))
+    return found
+
+
+def _probe_problem(recipe, base: dict, key: str, dimension, value, known: list[str], signature) -> str | None:
+    """Why the recipe with `key` set to `value` is refused ("{value} is refused: ..." when it
+    is the value, not the key), or None."""
+    from pydantic import ValidationError
+
+    from dlrecipes import messages, search
+
+    try:
+        raw = search.with_values(base, {key: value})
+        probe = type(recipe).model_validate(raw)
+    except ValidationError as error:
+        errors = error.errors()
+        path = tuple(key.split("."))
+        if any(e["type"] == "extra_forbidden" and messages.error_path(e, raw) == path for e in errors):
+            return f"{key} is not a key of this recipe.{did_you_mean(key, known)}"
+        hint = ""
+        if errors[0]["type"].startswith("int") and dimension.kind in ("uniform", "log_uniform"):
+            low, high = dimension.low_high
+            hint = f" A whole-number key takes an int range, e.g. {{int: [{low:g}, {high:g}], log: true}}."
+        return f"{{value}} is refused: {messages.describe(errors[0], raw, None, [])}{hint}"
+    except ValueError as error:
+        return str(error)
+    found = recipe_problems(probe) + (signature_problems(probe, signature) if signature is not None else [])
+    if found:
+        return f"{{value}} is refused: {_format(found[0].path)}: {found[0].message}"
+    # Trials are compared by one quantity, on a validation split every trial keeps.
+    judged, judged_here = search.objective(recipe), search.objective(probe)
+    if judged_here != judged:
+        return (f"{{value}} would judge its trial by {judged_here[0]} ({judged_here[1]}), the others by "
+                f"{judged[0]} ({judged[1]}): their values would not compare")
+    if not _has_validation(probe):
+        return f"{{value}} leaves no validation split to judge the trial by ({judged[0]})"
+    return None
 
 
 def _crop_problems(steps, signature) -> list[Problem]:

@@ -7,6 +7,7 @@ TensorFlow is imported only by the commands that train, evaluate or export; `--h
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -206,6 +207,7 @@ def _recipe_row(path: Path) -> dict:
         dataset=_dataset_name(recipe.data),
         target=str(target) if target else None,
         description=recipe.description,
+        search=list(recipe.search),  # the keys `dlrecipes tune` searches
     )
     try:
         row["params"] = summarize(recipe, loaded.signature)["params"]
@@ -227,15 +229,16 @@ def _recipes_table(rows: list[dict]) -> Table:
     """The recipes; an invalid one says so in one short cell (its problem goes below the
     table: a long message in a cell would squeeze every column)."""
     table = _plain_table()
-    for column in ("name", "task", "arch", "dataset", "params", "target"):
+    for column in ("name", "task", "arch", "dataset", "params", "target", "search"):
         table.add_column(column, justify="right" if column == "params" else "left", no_wrap=True)
     for row in rows:
         if "error" in row:
-            table.add_row(_esc(row["name"]), "[red]invalid[/]", "[dim](see below)[/]", "", "", "")
+            table.add_row(_esc(row["name"]), "[red]invalid[/]", "[dim](see below)[/]", "", "", "", "")
         else:
             params = f"{row['params']:,}" if row["params"] is not None else "[dim]needs data[/]"
+            searched = f"{len(row['search'])} key{'s' if len(row['search']) > 1 else ''}" if row["search"] else ""
             table.add_row(_esc(row["name"]), _esc(row["task"]), _esc(row["architecture"]), _esc(row["dataset"]),
-                          params, _esc(row["target"] or ""))
+                          params, _esc(row["target"] or ""), searched)
     return table
 
 
@@ -252,8 +255,9 @@ def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = Fal
     loaded = load_recipe(recipe, overrides or [])
     resolved = loaded.recipe.model_dump(mode="json")
     summary = summarize(loaded.recipe, loaded.signature)
+    searched = {key: dimension.model_dump(mode="json") for key, dimension in loaded.recipe.search.items()}
     if as_json:
-        return _print_json({"recipe": resolved, "path": str(loaded.path), "model": summary})
+        return _print_json({"recipe": resolved, "path": str(loaded.path), "model": summary, "search": searched})
     out.print(f"[bold]{_esc(loaded.recipe.name)}[/] ({_esc(loaded.path)})")
     out.print(Syntax(dump_yaml(resolved), "yaml", background_color="default"))
     table = Table(title=_esc(f"model '{summary['model']}': input {tuple(summary['input_shape'])}"))
@@ -265,6 +269,21 @@ def describe(recipe: RecipeArg, overrides: SetOpt = None, as_json: JsonOpt = Fal
     table.add_section()
     table.add_row("total", "", "", f"{summary['params']:,}")
     table.add_row("trainable", "", "", f"{summary['trainable_params']:,}")
+    out.print(table)
+    if searched:
+        _show_search(loaded.recipe)
+
+
+def _show_search(recipe) -> None:
+    """describe's section on the search space: what `dlrecipes tune` tries, judged by what."""
+    from dlrecipes.search import objective
+
+    monitor, direction = objective(recipe)
+    table = Table(title=f"search space (dlrecipes tune: trials judged by {_esc(monitor)}, {direction})")
+    table.add_column("key")
+    table.add_column("values")
+    for key, dimension in recipe.search.items():
+        table.add_row(_esc(key), _esc(dimension))
     out.print(table)
 
 
@@ -547,6 +566,94 @@ def lr_find(
         f"lowest loss at {result.minimum:.3g}) over {len(result.losses)} steps\n"
         f"plot: {_esc(out_file)}\ntry it: --set train.optimizer.learning_rate={result.suggestion:.3g}"
     )
+
+
+@app.command()
+@handles_errors
+def tune(
+    recipe: RecipeArg,
+    trials: Annotated[Optional[int], typer.Option(
+        help="Trials this command adds to the study (default 10; a grid: all its points).", min=1)] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds after which no new trial starts.", min=1)] = None,
+    sampler: Annotated[str, typer.Option(help="Optuna's sampler: tpe, random, grid or cmaes.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="Optuna's pruner: median, asha, hyperband or none.")] = "median",
+    study: Annotated[Optional[str], typer.Option(help="The study's name (default: the recipe's); the same name continues it.")] = None,
+    storage: Annotated[Optional[str], typer.Option(
+        help="A database URL (postgresql://, mysql://, sqlite:///) or a journal file (default: RUNS/tune-STUDY/study.journal).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler (a repeatable search).", min=0)] = None,
+    space: Annotated[Optional[Path], typer.Option(help="A YAML file of keys and ranges, instead of the recipe's search: section.")] = None,
+    overrides: SetOpt = None,
+    runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Search hyperparameters (Optuna): each trial a run of the recipe with the search's values,
+    judged by its validation metric; writes best.yaml and plots to RUNS/tune-STUDY/."""
+    from dlrecipes import tune as tuning
+    from dlrecipes.loader import load_recipe
+
+    tuning.check_choice(sampler, tuning.SAMPLERS, "--sampler")
+    tuning.check_choice(pruner, tuning.PRUNERS, "--pruner")
+    sets = list(overrides or [])
+    loaded = load_recipe(recipe, sets)
+    target = loaded.recipe
+    if space is not None:
+        target = _with_space(target, space, loaded.signature)
+    if trials is None and timeout is None and sampler != "grid":
+        trials = 10
+    settings = tuning.Settings(trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, study=study,
+                               storage=storage, seed=seed)
+    settings = dataclasses.replace(settings, command=tuning.command_line(recipe, space, sets, settings, runs_dir))
+    result = tuning.tune(target, settings, runs_dir=_runs_dir(runs_dir), console=err)
+    if as_json:
+        return _print_json(result)
+    _show_study(result)
+
+
+def _with_space(recipe, space: Path, signature):
+    """The recipe with the search space of a --space file, checked as a search: section is."""
+    from dlrecipes import checks
+    from dlrecipes.tune import space_from_file
+
+    recipe = recipe.model_copy(update={"search": space_from_file(space)})
+    found = checks.search_problems(recipe, signature)
+    if found:
+        raise RecipeError(f"search space {space} does not fit recipe '{recipe.name}' ({len(found)} problem"
+                          f"{'s' if len(found) > 1 else ''}):",
+                          details=[f"{'.'.join(str(p) for p in problem.path[1:])}: {problem.message}" for problem in found])
+    return recipe
+
+
+def _show_study(result: dict) -> None:
+    from dlrecipes.tune import shown_value
+
+    keys = list(dict.fromkeys(key for trial in result["trials"] for key in trial["params"]))
+    short = {key: key.split(".")[-1] for key in keys}
+    if len(set(short.values())) < len(keys):  # two keys end alike (model.dropout, train.dropout)
+        short = {key: key for key in keys}
+    out.print(f"[bold]study {_esc(result['study'])}[/]: {len(result['trials'])} trials, judged by "
+              f"{_esc(result['monitor'])} ({_esc(result['direction'])}); {_esc(result['storage'])}")
+    table = _plain_table()
+    for column in ("trial", "state", "value", "epochs", "time", *short.values(), "run"):
+        table.add_column(_esc(column), justify="right" if column in ("trial", "value", "epochs", "time") else "left")
+    for trial in result["trials"]:
+        value = "" if trial["value"] is None else f"{trial['value']:.4f}"
+        cells = [str(trial["number"]), trial["state"], value, "" if trial["epochs"] is None else str(trial["epochs"]),
+                 "" if trial["seconds"] is None else f"{trial['seconds']:.1f} s",
+                 *(shown_value(trial["params"][key]) if key in trial["params"] else "" for key in keys),
+                 Path(trial["run"]).name if trial["run"] else trial.get("error", "")[:60]]
+        table.add_row(*(_esc(cell) for cell in cells), style="" if trial["state"] == "complete" else "yellow")
+    out.print(table)
+    best = result["best"]
+    if best is None:
+        out.print("[yellow]no complete trial yet[/]: no best recipe")
+    else:
+        out.print(f"best: trial {best['number']}, {_esc(result['monitor'])} {best['value']:.4f} (run {_esc(best['run'])})")
+        out.print(Text(f"best recipe: {best['recipe']}  (train it: dlrecipes train {best['recipe']})"),
+                  highlight=False, soft_wrap=True)
+    for path in result["plots"]:
+        out.print(f"plot: {_esc(path)}")
+    for note in result["notes"]:
+        out.print(f"[yellow]note:[/] {_esc(note)}")
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """The recipe schema: its sections as pydantic classes, and the JSON Schema made from them.
 
 A recipe is YAML with a name, a one-line description, an optional stated target and four
-sections: `task`, `data`, `model`, `train` (and `runtime`). The `data` and `model` sections are
+sections: `task`, `data`, `model`, `train` (and `runtime`), and optionally the `search` space
+of `dlrecipes tune` (`dlrecipes.search`). The `data` and `model` sections are
 whatever the chosen source and architecture declare (see `dlrecipes.data` and
 `dlrecipes.models`), so a new architecture brings its own options without touching this file.
 
@@ -35,6 +36,7 @@ from dlrecipes.options import (
     TensorBoardOptions,
 )
 from dlrecipes.schema import Section, Seed
+from dlrecipes.search import MAX_DIMENSIONS, SearchSpace
 
 # --- schema -----------------------------------------------------------------------------
 
@@ -126,6 +128,12 @@ class Recipe(Section):
     train: TrainSection = TrainSection()
     runtime: RuntimeOptions = Field(RuntimeOptions(), description="Devices, distribution, precision, XLA.")
     target: TargetSection | None = Field(None, description="What the recipe reaches on the test split.")
+    # Not part of what trains: left out of every dump (a run's recipe.yaml, a trial's).
+    search: SearchSpace = Field(
+        {}, exclude=True, max_length=MAX_DIMENSIONS,
+        description="`dlrecipes tune`: dotted recipe keys and their ranges, e.g. "
+                    "train.optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}.",
+    )
 
     @field_validator("train")
     @classmethod

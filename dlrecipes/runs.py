@@ -246,7 +246,10 @@ def summary(run: Path) -> dict:
         row.update(status=UNREADABLE, epochs=None, test={}, error=problem)
         return row
     if complete:
-        row.update(status=str(status), epochs=meta.get("epochs_done"), test=test, **_results(run, meta, content))
+        # A search's pruned trial (dlrecipes.tune) is complete, stopped early by its pruner.
+        pruned = isinstance(meta.get("tune"), dict) and meta["tune"].get("pruned_at_epoch")
+        row.update(status=f"{status} (pruned)" if pruned else str(status), epochs=meta.get("epochs_done"), test=test,
+                   **_results(run, meta, content))
         return row
     from dlrecipes import runlock
     from dlrecipes.train import checkpoint

@@ -412,11 +412,16 @@ def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
 
 
 def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str | None = None,
-          extra_record: dict | None = None) -> Path | None:
+          callbacks: tuple = (), record: dict | None = None) -> Path | None:
     """Train `recipe` into a new run directory under `runs_dir`; returns the run's path
-    (None on a multi-worker non-chief, which leaves no run). `track`: an experiment
-    tracker to record the run in too (dlrecipes.tracking; else $DLRECIPES_TRACKING).
-    `extra_record`: more fields for run.json (a cross-validation's tag of its folds)."""
+    (None on a multi-worker non-chief, which leaves no run).
+
+    `track`: an experiment tracker to record the run in too (dlrecipes.tracking; else
+    $DLRECIPES_TRACKING). `callbacks`: Keras callbacks added after the recipe's own (a
+    search's pruning, which may end the training as early stopping does); `record`: more
+    fields for run.json (a search's study and trial, a cross-validation's folds). A resume
+    uses neither.
+    """
     from dlrecipes import tracking
     from dlrecipes.writable import require_writable_dir
 
@@ -425,7 +430,8 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str 
     tracked = tracking.requested(track)  # before anything is read or written
     session = Session.build(recipe, runs_dir)
     session.tracking = tracked
-    session.record.update(extra_record or {})
+    session.callbacks += list(callbacks)
+    session.record.update(record or {})
     files = {
         "recipe.yaml": runs.recipe_text(recipe),
         "signature.json": json.dumps(dataclasses.asdict(session.data.signature), indent=2) + "\n",

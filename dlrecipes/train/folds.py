@@ -121,7 +121,7 @@ def cross_validate(recipe, folds: int, runs_dir: Path, console: Console | None =
     group = _group(runs_dir, recipe.name)
     done: list[FoldResult] = []
     tag = {"k": folds, "group": group}
-    more = {"extra_callbacks": extra_callbacks} if extra_callbacks else {}
+    more = {"callbacks": tuple(extra_callbacks)} if extra_callbacks else {}
     if track is not None:
         more["track"] = track
     for fold in range(1, folds + 1):
@@ -130,7 +130,7 @@ def cross_validate(recipe, folds: int, runs_dir: Path, console: Console | None =
             keras.backend.clear_session()  # the last fold's models are not kept in memory
             with quiet_retracing():
                 run = train(with_folds(recipe, folds, fold), runs_dir=runs_dir, console=console,
-                            extra_record={"folds": {**tag, "fold": fold}}, **more)
+                            record={"folds": {**tag, "fold": fold}}, **more)
             if run is None:  # a multi-worker non-chief: the chief keeps the runs
                 continue
             done.append(_result(fold, run))
