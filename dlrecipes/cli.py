@@ -582,6 +582,8 @@ def tune(
         help="A database URL (postgresql://, mysql://, sqlite:///) or a journal file (default: RUNS/tune-STUDY/study.journal).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the sampler (a repeatable search).", min=0)] = None,
     space: Annotated[Optional[Path], typer.Option(help="A YAML file of keys and ranges, instead of the recipe's search: section.")] = None,
+    folds: Annotated[Optional[int], typer.Option(
+        "--folds", metavar="K", min=2, help="Judge each trial by the mean of a K-fold cross-validation (no pruning).")] = None,
     overrides: SetOpt = None,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
@@ -601,7 +603,7 @@ def tune(
     if trials is None and timeout is None and sampler != "grid":
         trials = 10
     settings = tuning.Settings(trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, study=study,
-                               storage=storage, seed=seed)
+                               storage=storage, seed=seed, folds=folds)
     settings = dataclasses.replace(settings, command=tuning.command_line(recipe, space, sets, settings, runs_dir))
     result = tuning.tune(target, settings, runs_dir=_runs_dir(runs_dir), console=err)
     if as_json:

@@ -56,6 +56,7 @@ class Settings:
     storage: str | None = None  # a database URL or a journal file; RUNS/tune-<study>/study.journal by default
     seed: int | None = None  # the sampler's
     command: str = ""  # how this command was given, to say how to continue it
+    folds: int | None = None  # judge each trial by the mean of a K-fold cross-validation
 
 
 class TrialFailed(Exception):
@@ -262,6 +263,24 @@ def objective_value(recipe, trial, *, runs_dir: Path, monitor: str, direction: s
     return kept_value(recipe, pruning.values, direction)
 
 
+def folds_value(recipe, trial, *, runs_dir: Path, monitor: str, study: str, folds: int, progress=None) -> float:
+    """Cross-validate one trial's recipe (`--folds K`): K runs, and the mean over the folds
+    of the monitored validation value at the epoch each run keeps (its metrics.json).
+    Not pruned: the folds would report the same epochs K times over."""
+    from dlrecipes.train.folds import cross_validate
+
+    cv = cross_validate(recipe, folds, runs_dir, console=Console(quiet=True),
+                        extra_callbacks=[progress] if progress is not None else None,
+                        record={"tune": {"study": study, "trial": trial.number}})
+    summary = cv.as_dict()
+    trial.set_user_attr("run", summary["group"])
+    trial.set_user_attr("epochs", sum(fold["epochs"] for fold in summary["folds"]))
+    value = summary["validation"].get(monitor.removeprefix("val_"), {}).get("mean")
+    if value is None or not math.isfinite(value):
+        raise TrialFailed(f"the folds logged no finite {monitor}")
+    return value
+
+
 @dataclasses.dataclass
 class Objective:
     """What Optuna calls for each trial: values -> recipe -> `objective_value`."""
@@ -272,6 +291,7 @@ class Objective:
     monitor: str
     direction: str
     console: Console
+    folds: int | None = None
     numbers: list = dataclasses.field(default_factory=list)  # the trials this process ran
 
     def __call__(self, trial) -> float:
@@ -284,6 +304,9 @@ class Objective:
         try:
             candidate = trial_recipe(self.recipe, values, f"{self.study}-trial-{trial.number}")
             trial.set_user_attr("recipe", candidate.model_dump(mode="json"))
+            if self.folds:
+                return folds_value(candidate, trial, runs_dir=self.runs_dir, monitor=self.monitor, study=self.study,
+                                   folds=self.folds, progress=progress)
             return objective_value(candidate, trial, runs_dir=self.runs_dir, monitor=self.monitor,
                                    direction=self.direction, study=self.study, progress=progress)
         except TrialFailed as failed:
@@ -364,6 +387,12 @@ def tune(recipe, settings: Settings, *, runs_dir: Path, console: Console | None 
         raise RecipeError(f"recipe '{recipe.name}' has no search space.", where="search",
                           fix="add a search: section (README: Hyperparameter search), or give one with --space FILE")
     monitor, direction = search.objective(recipe)
+    if settings.folds:
+        from dlrecipes import checks
+        from dlrecipes.train.folds import with_folds
+
+        checks.check(with_folds(recipe, settings.folds))  # a source that cannot fold: refused now
+        settings = dataclasses.replace(settings, pruner="none")
     name = study_name(recipe, settings)
     if settings.sampler == "grid":
         make_sampler("grid", recipe.search, None)  # a continuous range is refused before anything is written
@@ -376,7 +405,7 @@ def tune(recipe, settings: Settings, *, runs_dir: Path, console: Console | None 
     console.print(f"[bold]{recipe.name}[/]: study '{name}' ({shown}), trials so far: {counts(study)}; "
                   f"{_budget(settings)}, judged by {monitor} ({direction}), sampler {settings.sampler}, "
                   f"pruner {settings.pruner}", highlight=False, soft_wrap=True)
-    objective = Objective(recipe, name, runs_dir, monitor, direction, console)
+    objective = Objective(recipe, name, runs_dir, monitor, direction, console, folds=settings.folds)
 
     def after_trial(study, trial):
         console.print(_trial_line(trial, monitor), highlight=False, soft_wrap=True)
@@ -562,7 +591,7 @@ def command_line(ref: str, space: Path | None, sets: list[str], settings: Settin
         words += ["--set", expression]
     words += ["--sampler", settings.sampler, "--pruner", settings.pruner]
     for flag, value in (("--study", settings.study), ("--storage", settings.storage), ("--runs-dir", runs_dir),
-                        ("--trials", settings.trials)):
+                        ("--trials", settings.trials), ("--folds", settings.folds)):
         if value is not None:
             words += [flag, str(value)]
     return shlex.join(words)

@@ -255,3 +255,26 @@ def test_ctrl_c_ends_the_trial_as_failed_and_keeps_the_study(tmp_path):
     study = load_study(runs_dir / f"tune-{BOSTON}" / "study.journal")
     assert [(t.number, t.state.name) for t in study.trials] == [(0, "FAIL")]
     assert run_json(found[0])["status"] == "interrupted"
+
+
+def test_tune_with_folds_judges_each_trial_by_the_cross_validated_mean(tmp_path):
+    """`tune --folds K`: each trial is a K-fold cross-validation (K runs tagged with the
+    trial), its value the mean of the folds' monitored validation metric, no pruning; a
+    source that cannot fold is refused before the study exists."""
+    space = tmp_path / "space.yaml"
+    space.write_text("train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-2]}\n")
+    result = cli("tune", "pima-diabetes-dnn", "--space", str(space), "--folds", "2", "--trials", "2",
+                 "--set", "train.epochs=2", "--runs-dir", str(tmp_path / "runs"), "--json")
+    assert result.returncode == 0, result.stderr
+    study = json.loads(result.stdout)
+    assert [t["state"] for t in study["trials"]] == ["complete", "complete"]
+    for trial in study["trials"]:
+        summary = json.loads((tmp_path / "runs" / f"{trial['run']}.json").read_text())
+        monitor = study["monitor"].removeprefix("val_")
+        assert trial["value"] == pytest.approx(summary["validation"][monitor]["mean"])
+        for fold in summary["folds"]:
+            record = json.loads((Path(fold["run"]) / "run.json").read_text())
+            assert record["tune"]["trial"] == trial["number"] and record["folds"]["k"] == 2
+    refused = cli("tune", "mnist-dnn", "--folds", "2", "--trials", "1", "--runs-dir", str(tmp_path / "mnist"))
+    assert refused.returncode == 2 and "cannot cross-validate" in refused.stderr
+    assert not (tmp_path / "mnist").exists()

@@ -101,14 +101,16 @@ def with_folds(recipe, folds: int, fold: int | None = None):
 
 
 def cross_validate(recipe, folds: int, runs_dir: Path, console: Console | None = None,
-                   extra_callbacks: list | None = None, track: str | None = None) -> CrossValidation | None:
+                   extra_callbacks: list | None = None, track: str | None = None,
+                   record: dict | None = None) -> CrossValidation | None:
     """Train `recipe` once per fold of `folds` into runs under `runs_dir`, write the summary
     and return it (None on a multi-worker non-chief, which leaves no runs).
 
     A recipe that cannot be cross-validated (its source or its task) is refused before any
     run exists. A fold that stops (Ctrl-C, a failure) ends the cross-validation: its run is
     marked as `train` marks it, and the message says which folds finished. `extra_callbacks`
-    are given to every fold's training (a search's pruning); `track` is train's.
+    are given to every fold's training (a search's progress); `track` is train's; `record`
+    goes into every fold's run.json (a search's trial).
     """
     import keras
 
@@ -130,7 +132,7 @@ def cross_validate(recipe, folds: int, runs_dir: Path, console: Console | None =
             keras.backend.clear_session()  # the last fold's models are not kept in memory
             with quiet_retracing():
                 run = train(with_folds(recipe, folds, fold), runs_dir=runs_dir, console=console,
-                            record={"folds": {**tag, "fold": fold}}, **more)
+                            record={**(record or {}), "folds": {**tag, "fold": fold}}, **more)
             if run is None:  # a multi-worker non-chief: the chief keeps the runs
                 continue
             done.append(_result(fold, run))
