@@ -73,8 +73,9 @@ def handles_errors(command):
             if getattr(error, "leave_at_once", False):  # e.g. a multi-worker cluster lost a worker
                 interrupts.leave(error.exit_code)
             raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]")
+        except KeyboardInterrupt as interrupt:
+            if not getattr(interrupt, "reported", False):  # training says how to continue instead
+                err.print("[yellow]interrupted[/]")
             raise typer.Exit(interrupts.exit_code(EXIT_INTERRUPTED)) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -525,10 +526,34 @@ def data_inspect(
             labels = f"mean {t.get('mean', 0):.4g}, std {t.get('std', 0):.4g}, range {t.get('min', 0):.4g}..{t.get('max', 0):.4g}"
         table.add_row(_esc(role), f"{entry['examples']:,}", _esc(labels))
     out.print(table)
-    out.print_json(json.dumps({"inputs (training split)": report["splits"]["train"]["inputs"],
-                               "examples": report.get("examples", [])}))
+    _print_inspected_inputs(report)
     if "grid" in report:
         out.print(f"grid of {len(report['grid_labels'])} training images, labelled: {_esc(report['grid'])}")
+
+
+def _print_inspected_inputs(report: dict) -> None:
+    """`data inspect`'s summary of the training inputs and its listed examples, as tables."""
+    from dlrecipes.inspect import example_cells, summary_rows
+
+    out.print()
+    table = _plain_table()
+    table.add_column("input")
+    table.add_column("summary (training split)")
+    for name, text in summary_rows(report["splits"]["train"]["inputs"]):
+        table.add_row(_esc(name), _esc(text))
+    out.print(table)
+    examples = report.get("examples", [])
+    if not examples:
+        return
+    out.print()
+    table = _plain_table()
+    table.add_column("example", justify="right")
+    table.add_column("training input")
+    table.add_column("label" if "label" in examples[0] else "target")
+    for number, example in enumerate(examples, start=1):
+        shown, label = example_cells(example, report["input"]["shape"])
+        table.add_row(str(number), _esc(shown), _esc(label))
+    out.print(table)
 
 
 @app.command("lr-find")
@@ -984,13 +1009,25 @@ def runs_compare(
     folder = _group_runs_dir(ctx, runs_dir)
     paths = [find_run(ref, folder) for ref in refs or []]
     require_writable_file(out_file, option="--out", suffix=".png")
-    from dlrecipes.compare import compare_runs
+    from dlrecipes.compare import compare_runs, plot_runs
+    from dlrecipes.errors import is_disk_full
+    from dlrecipes.writable import disk_full
 
-    result = compare_runs(paths, out_file)
+    # The table first: a disk that fills at --out then costs the picture, not the comparison.
+    result = {**compare_runs(paths, None), "plot": str(out_file)}
     if as_json:
-        return _print_json(result)
-    out.print(_compare_table(result))
-    out.print(f"curves: {_esc(out_file)}")
+        _print_json(result)
+    else:
+        out.print(_compare_table(result))
+    try:
+        plot_runs(paths, out_file)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        raise disk_full(f"the curves ({out_file.name})", out_file,
+                        fix="free some space on that disk (df -h shows it), or name a file on another with --out") from None
+    if not as_json:
+        out.print(f"curves: {_esc(out_file)}")
 
 
 def _compare_table(result: dict) -> Table:
@@ -1184,7 +1221,7 @@ def _main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", help="Show TensorFlow's own start-up notes and log messages, unfiltered.")
+        bool, typer.Option("--verbose", help="Show TensorFlow's own start-up notes and log messages, and MLflow's, unfiltered.")
     ] = False,
 ):
     if verbose:

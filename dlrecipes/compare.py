@@ -52,9 +52,10 @@ def read_column(path: Path) -> Column:
                   runs.read_history(path))
 
 
-def compare_runs(paths: list[Path], plot: Path) -> dict:
+def compare_runs(paths: list[Path], plot: Path | None) -> dict:
     """The comparison `runs compare` shows (one entry per run under "runs", in the order
-    given), after writing the overlaid curves to `plot`."""
+    given), after writing the overlaid curves to `plot` (None: not drawn; `runs compare`
+    shows the table first, then draws them with `plot_runs`)."""
     if len(paths) < 2:
         raise RecipeError(f"comparing needs at least two runs; {len(paths)} given.",
                           fix="dlrecipes runs compare RUN RUN [RUN ...] (`dlrecipes runs` lists them)")
@@ -69,7 +70,8 @@ def compare_runs(paths: list[Path], plot: Path) -> dict:
     columns = [read_column(path) for path in paths]
     _check_overlay(columns)
     differences = differing([column.recipe.model_dump(mode="json") for column in columns])
-    plot_comparison(columns, plot, [_label(column.path.name, differences, index) for index, column in enumerate(columns)])
+    if plot is not None:
+        plot_comparison(columns, plot, [_label(column.path.name, differences, index) for index, column in enumerate(columns)])
     entries = []
     for index, column in enumerate(columns):
         meta, metrics = column.meta, column.metrics
@@ -85,7 +87,12 @@ def compare_runs(paths: list[Path], plot: Path) -> dict:
             "params": meta.get("params"),
             "train_seconds": meta.get("train_seconds"),
         })
-    return {"runs": entries, "differing_keys": list(differences), "plot": str(plot)}
+    return {"runs": entries, "differing_keys": list(differences), "plot": str(plot) if plot is not None else None}
+
+
+def plot_runs(paths: list[Path], plot: Path) -> None:
+    """The overlaid curves of `compare_runs(paths, ...)`, written to `plot`."""
+    compare_runs(paths, plot)
 
 
 def _mapping(value) -> dict:

@@ -13,6 +13,7 @@ cycles ("Snapshot Ensembles: Train 1, get M for free", Huang et al. 2017).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dlrecipes import runs
@@ -20,14 +21,22 @@ from dlrecipes.errors import RecipeError
 
 
 def member_files(members: list[Path]) -> list[tuple[Path, Path]]:
-    """(run folder, model file) of each member."""
-    resolved = []
-    for member in members:
+    """(run folder, model file) of each member. The same model twice (a recipe name means
+    its latest run, which may be the folder also given) is refused: it would be a one-model
+    "ensemble" that merely counts one member double."""
+    resolved, seen = [], {}
+    for position, member in enumerate(members, start=1):
         if member.is_file() and member.suffix == ".keras" and member.parent.name == "snapshots":
             run, model = member.parent.parent, member
         else:
             run, model = member, member / "model.keras"
         runs.find_run(str(run), run.parent)  # a run, and complete
+        key = os.path.realpath(model)
+        if key in seen:
+            name = run.name if model.name == "model.keras" else f"{run.name}/{model.name}"
+            raise RecipeError(f"'{name}' is given twice.", where=f"members {seen[key]} and {position}: {model}",
+                              fix="a recipe name means its latest complete run; name the other run by its folder")
+        seen[key] = position
         resolved.append((run, model))
     return resolved
 

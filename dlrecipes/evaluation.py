@@ -10,11 +10,13 @@ name and renamed into place: a report folder is whole or absent, never a mix of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from dlrecipes import runs
-from dlrecipes.errors import RecipeError
+from dlrecipes.errors import RecipeError, is_disk_full
+from dlrecipes.writable import disk_full
 
 SPLITS = ("test", "validation", "train")
 MISCLASSIFIED = 36  # images in misclassified.png
@@ -86,7 +88,14 @@ def evaluate(run: Path, split: str = "test", tta: list[str] | None = None) -> di
     images = None
     if signature.kind == "images" and len(arrays.get("misclassified", ())):
         images = examples_at(dataset, arrays["misclassified"][:MISCLASSIFIED])
-    result["files"] = write_folder(folder, lambda into: write_report(into, result, arrays, images, run.name))
+    try:
+        result["files"] = write_folder(folder, lambda into: write_report(into, result, arrays, images, run.name))
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full(f"the {split} report", folder,
+                        fix=f"free some space on that disk (df -h shows it), then: dlrecipes evaluate {run} "
+                        f"--split {split}") from None
     return result
 
 
@@ -136,17 +145,25 @@ def write_report(folder: Path, result: dict, arrays: dict, images, run_name: str
 
 def write_folder(folder: Path, fill):
     """`fill(hidden)` writes the files into a hidden folder beside `folder`, which then
-    replaces `folder` whole. Returns what `fill` returns."""
+    replaces `folder` whole. Returns what `fill` returns. On failure (a full disk) nothing
+    is left: neither the hidden folder, nor the parent folder this made (RUN/reports/), and
+    the folder there was stays."""
     hidden = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    made_parent = not folder.parent.exists()
     runs.remove(hidden)
-    hidden.mkdir(parents=True)
     try:
+        hidden.mkdir(parents=True)
         written = fill(hidden)
         if folder.exists():
             os.rename(folder, old)
         os.rename(hidden, folder)
     finally:
+        if old.exists() and not folder.exists():
+            os.rename(old, folder)  # the new one could not take its place: the last one stays
         runs.remove(hidden)
         runs.remove(old)
+        if made_parent:
+            with contextlib.suppress(OSError):  # not empty: the report is in it
+                folder.parent.rmdir()
     return written

@@ -18,6 +18,7 @@ from dlrecipes.errors import RecipeError
 LISTED = 3  # examples listed when --examples is not given
 DRAWN = 36  # examples in the grid when --examples is not given
 LABEL_CHARACTERS = 14  # what fits above a panel; longer class names are cut
+CATEGORIES = 8  # a category column's most common categories shown on the console
 
 
 def inspect_data(recipe, examples: int | None = None, grid: Path | None = None) -> dict:
@@ -95,6 +96,48 @@ def _shown(x, y, signature) -> dict:
     if len(signature.input_shape) == 3:
         return {"image": f"{x.shape[0]}x{x.shape[1]}x{x.shape[2]}", "label": label}
     return {"inputs": np.asarray(x).ravel()[:10].round(4).tolist(), "target": label}
+
+
+def summary_rows(inputs: dict) -> list[tuple[str, str]]:
+    """The training inputs' summary (`_summary`) as (what, a line about it) for a person:
+    "mean 33.41, std 78.67, range 0..255", a category column's counts."""
+    rows = []
+    for name, stats in inputs.items():
+        if "categories" in stats:
+            counts = sorted(stats["categories"].items(), key=lambda item: -item[1])
+            text = ", ".join(f"{category} {count:,}" for category, count in counts[:CATEGORIES])
+            if len(counts) > CATEGORIES:
+                text += f", ... {len(counts) - CATEGORIES} more"
+            rows.append((name, f"{len(counts)} categories: {text}"))
+        elif "std" in stats:
+            rows.append((name, f"mean {stats['mean']:.4g}, std {stats['std']:.4g}, "
+                               f"range {stats['min']:.4g}..{stats['max']:.4g}"))
+        else:
+            rows.append((name, ", ".join(f"{key} {_number(value)}" for key, value in stats.items())))
+    return rows
+
+
+def example_cells(example: dict, input_shape: list[int]) -> tuple[str, str]:
+    """A listed example (`_shown`) as (the example, its label or target) for a person;
+    `input_shape` tells whether a list of inputs is the first values only."""
+    label = example.get("label", example.get("target"))
+    label = label if isinstance(label, str) else _number(label)
+    if "row" in example:
+        shown = ", ".join(f"{key} {_number(value)}" for key, value in example["row"].items())
+    elif "text" in example:
+        shown = " ".join(example["text"].split())  # one line per example
+    elif "image" in example:
+        shown = f"{example['image']} image"
+    else:
+        shown = _number(example["inputs"]) + (" ..." if math.prod(input_shape) > len(example["inputs"]) else "")
+    return shown, label
+
+
+def _number(value) -> str:
+    """4 significant digits (float32's 26.600000381469727 is 26.6); lists space-separated."""
+    if isinstance(value, list):
+        return " ".join(_number(item) for item in value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _check_grid(recipe, signature, drawn: int) -> None:

@@ -13,7 +13,8 @@ on what it caught less those known lines: an error while loading still shows.
 
 What TensorFlow logs later obeys TF_CPP_MIN_LOG_LEVEL, which `install()` sets to 3 unless
 the user set it (the cpu_feature_guard note and the cuInit error of a machine without a
-GPU are below that level). `dlrecipes --verbose` calls `uninstall()`: everything shows.
+GPU are below that level). `dlrecipes --verbose` calls `uninstall()`: everything shows, and
+`verbose()` tells other libraries' quieting (MLflow's INFO lines, dlrecipes.tracking) so.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ CONTINUATION = "To enable the following instructions:"
 LOG_LINE = re.compile(r"^(?:[\d-]+ [\d:.]+: )?[IWE][\d :.]*\s(?:\S*/)?(?P<file>[\w.]+\.cc):\d+\] (?P<text>.*)")
 
 _we_set_level = False
+_verbose = False  # `dlrecipes --verbose`: uninstall() was called
 
 
 def install() -> None:
@@ -64,11 +66,18 @@ def install() -> None:
 
 def uninstall() -> None:
     """TensorFlow's messages as TensorFlow prints them (`--verbose`)."""
-    global _we_set_level
+    global _we_set_level, _verbose
+    _verbose = True
     _remove_finder()
     if _we_set_level:
         os.environ.pop(LEVEL_VARIABLE, None)
         _we_set_level = False
+_verbose = False  # `dlrecipes --verbose`: uninstall() was called
+
+
+def verbose() -> bool:
+    """Whether this process was asked for everything (`dlrecipes --verbose`)."""
+    return _verbose
 
 
 def is_noise(line: str, previous_was_noise: bool = False) -> bool:

@@ -10,13 +10,17 @@ The store is MLflow's own choice: `MLFLOW_TRACKING_URI`, else MLflow's default (
 when that is in the same store (run.json's `mlflow` names it).
 
 The run directory stays the record. MLflow is imported only when asked for, and a missing
-package or an unusable store is one message before anything is read or written; a store
-that fails during training costs a note and the rest of the tracking, never the training.
+package or an unusable store is one message before anything is read or written (within
+seconds: the probe does not retry); a store that fails during training costs a note and the
+rest of the tracking, never the training. MLflow's own INFO lines ("Creating initial MLflow
+database tables...") stay off the screen unless `dlrecipes --verbose` or $MLFLOW_LOGGING_LEVEL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import time
@@ -25,13 +29,18 @@ from pathlib import Path
 import keras
 from rich.markup import escape
 
-from dlrecipes import runs
+from dlrecipes import runs, tf_quiet
 from dlrecipes.errors import RecipeError
 
 ENV = "DLRECIPES_TRACKING"
 TRACKERS = ("mlflow",)
 INSTALL = "pip install 'dlrecipes[mlflow]'"
 BATCH = 100  # MLflow takes at most 100 parameters per call (MAX_PARAMS_TAGS_PER_BATCH)
+# The store probe's HTTP settings, MLflow's own variables (read per request, MLflow 3.x): its
+# defaults, 7 retries with backoff, take over 4 minutes to say that nothing listens. A user's
+# own setting of one of them is kept.
+PROBE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
+         "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
 def requested(track: str | None) -> str | None:
@@ -51,13 +60,42 @@ def requested(track: str | None) -> str | None:
                           where=where, fix=f"{INSTALL}, or train without tracking") from None
     uri = mlflow.get_tracking_uri()
     try:
-        mlflow.tracking.MlflowClient(uri).search_experiments(max_results=1)
+        with quiet(), _probing():
+            mlflow.tracking.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:
         raise RecipeError(f"the MLflow tracking store {uri} cannot be used: {type(err).__name__}: {err}",
                           where="$MLFLOW_TRACKING_URI",
                           fix="point MLFLOW_TRACKING_URI at a usable store (e.g. sqlite:///mlflow.db), "
                           "or train without tracking") from None
     return name
+
+
+@contextlib.contextmanager
+def quiet():
+    """MLflow's loggers at WARNING for the duration (it logs its database's creation and
+    migrations at INFO), unless `dlrecipes --verbose` or the user set $MLFLOW_LOGGING_LEVEL."""
+    logger = logging.getLogger("mlflow")
+    if tf_quiet.verbose() or "MLFLOW_LOGGING_LEVEL" in os.environ or logger.level >= logging.WARNING:
+        yield
+        return
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _probing():
+    """PROBE's settings in the environment for the duration; the environment as it was after."""
+    added = [name for name in PROBE if name not in os.environ]
+    os.environ.update({name: PROBE[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def tracker(name: str | None, run: Path, recipe, history, console):
@@ -104,7 +142,8 @@ class MlflowRun(keras.callbacks.Callback):
         if self.broken:
             return
         try:
-            action()
+            with quiet():
+                action()
         except Exception as err:
             self.broken = True
             self.console.print(f"[yellow]note:[/] MLflow tracking stopped ({escape(f'{type(err).__name__}: {err}')}); "

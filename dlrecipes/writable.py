@@ -140,3 +140,25 @@ def _name_max(folder: Path) -> int:
         return os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         return 255  # every file system we run on allows at least this
+
+
+def free_space(path: Path) -> str:
+    """The free space of the disk that holds `path` (or its nearest existing folder), for a
+    message: '0.1 MiB', or '?' where it cannot be asked."""
+    import shutil
+
+    for candidate in (Path(path), *Path(path).absolute().parents):
+        try:
+            return f"{shutil.disk_usage(candidate).free / 2**20:.1f} MiB"
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+    return "?"
+
+
+def disk_full(what: str, place: Path, fix: str) -> RecipeError:
+    """The error a command raises when the disk filled while it wrote `what` into `place`:
+    which place, its disk's free space, what to do (exit 1: nothing was wrong with the input)."""
+    return RecipeError(f"no space left on device: {what} could not be written.",
+                       where=f"{place} ({free_space(place)} free)", fix=fix, exit_code=EXIT_FAILURE)

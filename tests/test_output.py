@@ -168,6 +168,31 @@ def test_the_inspect_grid_shows_the_examples_asked_for_under_their_class_names(t
     assert sizes[16][0] > sizes[4][0] and sizes[16][1] > sizes[4][1]  # 4 x 4 panels, not 2 x 2
 
 
+def test_inspect_without_json_prints_the_inputs_and_examples_as_tables_not_json(tmp_path):
+    import re
+
+    args = ["data", "inspect", "fashion-mnist-cnn", *TINY, "--examples", "12"]
+    report = json.loads(invoke(*args, "--json").stdout)
+    result = invoke(*args, "--grid", str(tmp_path / "g.png"))
+    assert result.returncode == 0, result.stderr
+    assert "{" not in result.stdout and '"label"' not in result.stdout, result.stdout
+    rows = re.findall(r"^\s*(\d+)\s+28x28x1 image\s+(\S.*?)\s*$", result.stdout, re.M)
+    assert rows == [(str(k), e["label"]) for k, e in enumerate(report["examples"], start=1)] and len(rows) == 12
+    values = report["splits"]["train"]["inputs"]["values"]
+    assert re.search(rf"^values\s+mean {values['mean']:.4g}, std {values['std']:.4g}, range 0..255\s*$",
+                     result.stdout, re.M), result.stdout
+    assert result.stdout.rstrip().endswith(f"grid of 12 training images, labelled: {tmp_path / 'g.png'}")
+
+    # A table: a line per column, each example's values as the CSV has them (not float32's digits).
+    table = invoke("data", "inspect", "pima-diabetes-dnn")
+    assert table.returncode == 0 and "{" not in table.stdout
+    first = json.loads(invoke("data", "inspect", "pima-diabetes-dnn", "--json").stdout)["examples"][0]
+    assert first["row"]["bmi"] != 26.6  # 26.600000381469727
+    assert re.search(r"^\s*1\s+pregnancies 1, glucose 85, .*bmi 26\.6, diabetes_pedigree 0\.351, age 31\s+0\s*$",
+                     table.stdout, re.M), table.stdout
+    assert re.search(r"^glucose\s+mean [\d.]+, std [\d.]+, range 0\.\.\d+\s*$", table.stdout, re.M)
+
+
 def test_the_grid_figure_titles_each_image(tmp_path):
     import io
 

@@ -2,6 +2,7 @@
 report's numbers against Keras' own metrics, the pictures decoded, TTA and its refusals."""
 
 import json
+import shutil
 
 import matplotlib.image
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from conftest import SMALL, invoke
 from dlrecipes import reports
 from test_data_claims import multi_hot_npz, recipe_file, refused
+from test_survival import temporary_files, tmpfs
 
 
 def trained(tmp_path_factory, *args: str):
@@ -38,7 +40,7 @@ def picture(path) -> np.ndarray:
     return image
 
 
-def test_a_multiclass_report_agrees_with_keras_draws_its_pictures_and_tta_averages(digits_run):
+def test_a_multiclass_report_agrees_with_keras_draws_its_pictures_and_tta_averages(digits_run, tmp_path):
     shown = evaluated(digits_run, "--tta", "flip")
     keras, report = shown["test"], shown["report"]
     assert report["kind"] == "classification"
@@ -67,12 +69,60 @@ def test_a_multiclass_report_agrees_with_keras_draws_its_pictures_and_tta_averag
     assert tta["plain"]["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
     assert tta["flip"]["accuracy"] != tta["plain"]["accuracy"]
 
-    # An ensemble of the run with itself scores as the run, with and without TTA.
-    result = invoke("ensemble", str(digits_run), str(digits_run), "--tta", "flip", "--json")
+    # An ensemble of the run with a copy of itself scores as the run, with and without TTA.
+    copy = tmp_path / digits_run.name
+    shutil.copytree(digits_run, copy, ignore=shutil.ignore_patterns("lock"))
+    result = invoke("ensemble", str(digits_run), str(copy), "--tta", "flip", "--json")
     assert result.returncode == 0, result.stderr
     ensemble = json.loads(result.stdout)
     assert ensemble["ensemble"]["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
     assert ensemble["tta"]["flip"]["ensemble"]["accuracy"] == pytest.approx(tta["flip"]["accuracy"], abs=1e-6)
+
+
+def test_an_ensemble_of_one_run_given_twice_is_refused(digits_run):
+    # The recipe's name means its latest complete run: here the very folder also given.
+    for given in ("mnist-dnn", str(digits_run)):
+        result = invoke("ensemble", given, str(digits_run), "--runs-dir", str(digits_run.parent))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"'{digits_run.name}' is given twice" in result.stderr and "ensemble (mean)" not in result.stdout
+
+
+def fill(disk, leave: int = 60 * 1024) -> None:
+    """Fill `disk` (a tmpfs) with one file, leaving about `leave` bytes free."""
+    with open(disk / "filler", "wb") as file:
+        file.write(b"\0" * max(0, shutil.disk_usage(disk).free - leave))
+
+
+def test_a_full_disk_costs_evaluate_its_report_and_compare_its_picture_nothing_more(digits_run, tmp_path):
+    with tmpfs(tmp_path / "disk", "8m") as disk:
+        run = disk / digits_run.name
+        shutil.copytree(digits_run, run, ignore=shutil.ignore_patterns("lock", "reports"))
+        fill(disk)
+        result = invoke("evaluate", str(run))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "no space left on device: the test report could not be written" in result.stderr
+        assert f"where: {run / 'reports' / 'test'} (0." in result.stderr and " MiB free)" in result.stderr
+        assert f"dlrecipes evaluate {run} --split test" in result.stderr
+        assert not (run / "reports").exists() and temporary_files(disk) == []  # nothing half-made
+
+        # A report there already stays as it was.
+        (disk / "filler").unlink()
+        assert invoke("evaluate", str(run)).returncode == 0
+        before = {p.name: p.read_bytes() for p in (run / "reports" / "test").iterdir()}
+        fill(disk)
+        assert invoke("evaluate", str(run)).returncode == 1
+        assert {p.name: p.read_bytes() for p in (run / "reports" / "test").iterdir()} == before
+        assert temporary_files(disk) == []
+
+        # runs compare: the table still shows; the message names --out.
+        (disk / "filler").unlink()
+        fill(disk, leave=8 * 1024)
+        shown = invoke("runs", "compare", str(digits_run), str(run), "--out", str(disk / "c.png"))
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert "parameters" in shown.stdout and "235,146" in shown.stdout and "accuracy" in shown.stdout
+        assert "no space left on device: the curves (c.png) could not be written" in shown.stderr
+        assert f"where: {disk / 'c.png'} (0." in shown.stderr and "--out" in shown.stderr
+        assert not (disk / "c.png").exists() and temporary_files(disk) == []
 
 
 def test_other_splits_get_their_own_report_and_the_console_shows_the_tables(digits_run):

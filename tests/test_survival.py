@@ -205,6 +205,8 @@ def test_ctrl_c_at_any_moment_ends_the_run_interrupted_with_exit_130(tmp_path, m
         assert temporary_files(runs_dir) == []
     if moment == "after a checkpoint":
         assert f"continue with: dlrecipes train --resume {run}" in stderr
+    # One line says it: training's own (how to continue), else the CLI's bare one.
+    assert stderr.count("interrupted") - stderr.count("marked interrupted") == 1, stderr
 
 
 def test_sigterm_is_handled_like_ctrl_c_and_a_second_signal_also_ends_it(tmp_path):

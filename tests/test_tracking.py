@@ -3,6 +3,8 @@
 import csv
 import hashlib
 import json
+import logging
+import os
 import sys
 
 import numpy as np
@@ -161,3 +163,51 @@ def test_track_is_refused_before_anything_is_written(store, tmp_path, monkeypatc
     unusable = invoke(*train, "--track", "mlflow")
     assert unusable.returncode == 2 and "nosuchscheme://nowhere cannot be used" in unusable.stderr
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_an_unreachable_store_is_refused_within_seconds(store, tmp_path, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a free port: nothing listens there once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}/")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
+    started = time.monotonic()
+    result = invoke("train", *TRAIN, "--epochs", "1", "--runs-dir", str(tmp_path / "runs"), "--track", "mlflow")
+    took = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    assert f"http://127.0.0.1:{port}/ cannot be used" in result.stderr and "Connection refused" in result.stderr
+    assert took < 20, took  # MLflow's default retries took 262 s
+    # The probe's settings were for the probe only.
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_mlflow_info_lines_stay_off_the_screen_unless_verbose(tmp_path, monkeypatch):
+    from dlrecipes import tf_quiet, tracking
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    monkeypatch.delenv("DLRECIPES_TRACKING", raising=False)
+    # A new database: MLflow logs its tables' creation at INFO.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'new.db'}")
+    result = invoke("train", *TRAIN, "--epochs", "1", "--runs-dir", str(tmp_path / "runs"), "--track", "mlflow")
+    assert result.returncode == 0, result.stderr
+    assert "mlflow: run " in result.stdout + result.stderr
+    assert " INFO mlflow" not in result.stdout + result.stderr, result.stderr
+    assert logging.getLogger("mlflow").level == logging.INFO  # as MLflow set it, outside dlrecipes' calls
+
+    monkeypatch.setattr(tf_quiet, "_verbose", True)  # what `dlrecipes --verbose` sets
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'verbose.db'}")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logging.getLogger("mlflow").addHandler(handler)
+    try:
+        assert tracking.requested("mlflow") == "mlflow"
+    finally:
+        logging.getLogger("mlflow").removeHandler(handler)
+    assert any("Creating initial MLflow database tables" in record.getMessage() for record in seen)

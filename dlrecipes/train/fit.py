@@ -176,7 +176,7 @@ class Session:
             for line in announce:
                 console.print(line)
             self._train(run, console, resumed)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             console = notices
             stopped(run, runs.RunStatus.INTERRUPTED, console)
             tracking.end(self.tracker, "KILLED")
@@ -194,6 +194,8 @@ class Session:
                     soft_wrap=True,
                     highlight=False,
                 )
+            # Said once: the CLI prints its bare "interrupted" only where nothing was said.
+            interrupt.reported = not console.quiet
             raise
         except BaseException as err:
             tracking.end(self.tracker, "FAILED")
