@@ -349,6 +349,7 @@ def failure(run: Path, err: BaseException, console: Console):
     from dlrecipes.errors import EXIT_FAILURE, is_disk_full
     from dlrecipes.train import checkpoint
     from dlrecipes.train.callbacks import TrainingDiverged
+    from dlrecipes.writable import free_space
 
     if isinstance(err, TrainingDiverged):
         # Resuming would diverge again: the way on is the recipe with a lower rate.
@@ -377,7 +378,7 @@ def failure(run: Path, err: BaseException, console: Console):
         raise RecipeError(
             "no space left on device: the training could not write its files"
             + (f" (its checkpoint after epoch {done} is intact)." if done else "."),
-            where=f"{run} ({_free_space(run)} free)",
+            where=f"{run} ({free_space(run)} free)",
             fix=f"free some space (or move the run to a larger disk), then: {runs.next_command(run)}",
             exit_code=EXIT_FAILURE,
         ) from None
@@ -396,16 +397,6 @@ def _lost_worker(err: BaseException) -> str | None:
     from dlrecipes.train.multiworker import lost_worker
 
     return lost_worker(err)
-
-
-def _free_space(path: Path) -> str:
-    import shutil
-
-    try:
-        free = shutil.disk_usage(path).free
-    except OSError:
-        return "?"
-    return f"{free / 2**20:.1f} MiB"
 
 
 def checkpoint_phase(phases: list[tuple], epochs_done: int) -> int:
