@@ -867,8 +867,9 @@ def runs_(ctx: typer.Context, runs_dir: RunsDirOpt = None, as_json: JsonOpt = Fa
     The validation column is the metric each run is judged by (what early stopping or a
     plateau schedule watches, else the task's main metric); a `stopped` column says where
     early stopping ended a run. Below the table: the command that continues each stopped, interrupted or failed run.
-    A run whose run.json or metrics.json cannot be read is listed as unreadable, why is
-    printed below the table, and the exit code is 2; the other runs are listed.
+    A run whose run.json cannot be read, or a complete run whose metrics.json or history.csv
+    is missing or damaged, is listed as unreadable, why is printed below the table, and the
+    exit code is 2; the other runs are listed.
     `runs show RUN` shows one run whole; `runs compare RUN RUN...` sets runs side by side.
     """
     if ctx.invoked_subcommand is not None:
@@ -1033,6 +1034,8 @@ def runs_compare(
 def _compare_table(result: dict) -> Table:
     """A column per run; rows: the recipe keys that differ, the metrics (each row's best in
     bold), then epochs, early stopping, parameters and training time."""
+    from dlrecipes.compare import value_text
+
     entries = result["runs"]
     table = _plain_table()
     table.add_column("", no_wrap=True)
@@ -1047,7 +1050,7 @@ def _compare_table(result: dict) -> Table:
     if not result["differing_keys"]:
         table.add_row("  [dim](none)[/]", *([""] * len(entries)))
     for key in result["differing_keys"]:
-        table.add_row(f"  {_esc(key)}", *(_esc(_value_text(entry["differs"][key])) for entry in entries))
+        table.add_row(f"  {_esc(key)}", *(_esc(value_text(entry["differs"][key])) for entry in entries))
     for split in ("validation", "test"):
         keys = list(dict.fromkeys(key for entry in entries for key in entry[split]))
         if keys:
@@ -1073,7 +1076,7 @@ def _metric_cells(key: str, values: list) -> list[str]:
     best = (min if lower_is_better(key) else max)(numbers) if len(numbers) > 1 else None
     cells = []
     for value in values:
-        text = _number(value) if is_number(value) else _esc(value if value is not None else "-")
+        text = _metric_number(value) if is_number(value) else _esc(value if value is not None else "-")
         cells.append(f"[bold]{text}[/]" if best is not None and value == best else text)
     return cells
 
@@ -1097,17 +1100,6 @@ def _stop_text(stop) -> str:
     return f"at {stop['stopped_epoch']} (best {stop.get('best_epoch')})"
 
 
-def _value_text(value) -> str:
-    """A recipe value as YAML's flow style writes it: 0.001, null, [256, 128], {a: 1}."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {_value_text(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value_text(item) for item in value) + "]"
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 @runs_app.command("show")
 @handles_errors
 def runs_show(
@@ -1118,11 +1110,12 @@ def runs_show(
 ):
     """Everything about one run: status, timings, metrics, runtime, environment, files, recipe.
 
-    A file that cannot be read is named below, the rest is shown, and the exit code is 2.
+    Each file that cannot be used (unreadable, missing, or changed since it was written:
+    its sha256 differs) is named below, the rest is shown, and the exit code is 2.
     """
     from dlrecipes.runs import details, find_run
 
-    shown = details(find_run(run, _group_runs_dir(ctx, runs_dir), complete=False))
+    shown = details(find_run(run, _group_runs_dir(ctx, runs_dir), complete=False, readable=False))
     if as_json:
         _print_json(shown)
     else:
@@ -1141,13 +1134,13 @@ def _print_details(shown: dict) -> None:
 
     out.print(Text.assemble((_clean(shown["run"]), "bold"), f" ({_clean(shown['path'])})"), highlight=False)
     timings = shown["timings"]
-    facts = {"recipe": shown["recipe_name"], "status": shown["status"], "started": timings["started"],
+    facts = {"recipe": shown["recipe_name"], "status": shown["status"], "error": shown["error"],
+             "next": shown["next"], "started": timings["started"],
              "first step": timings["first_step"], "resumed": timings["resumed_at"], "finished": timings["finished"],
              "train time": _duration(timings["train_seconds"]) or None,
              "epochs": _epochs_text(shown["epochs"]),
              "parameters": f"{shown['params']:,}" if isinstance(shown["params"], int) else None,
-             "trainable": f"{shown['trainable_params']:,}" if isinstance(shown["trainable_params"], int) else None,
-             "next": shown["next"]}
+             "trainable": f"{shown['trainable_params']:,}" if isinstance(shown["trainable_params"], int) else None}
     stop = shown["early_stopping"]
     if isinstance(stop, dict):
         facts["early stopping"] = (describe(stop) or _stop_text(stop)).removeprefix("early stopping: ")
@@ -1192,12 +1185,13 @@ def _epochs_text(epochs: dict) -> str | None:
 def _metric_cells_plain(values: list) -> list[str]:
     from dlrecipes.runs import is_number
 
-    return [_number(value) if is_number(value) else _esc("" if value is None else value) for value in values]
+    return [_metric_number(value) if is_number(value) else _esc("" if value is None else value) for value in values]
 
 
-def _number(value: float) -> str:
-    """4 decimals, or 3 significant digits for what 4 decimals would show as 0 (a rate)."""
-    return f"{value:.4f}" if value == 0 or abs(value) >= 0.001 else f"{value:.3g}"
+def _metric_number(value: float) -> str:
+    """4 decimals, or 4 significant digits for what 4 decimals would blur (a learning rate
+    of 3e-05, or 0 itself)."""
+    return f"{value:.4f}" if abs(value) >= 0.001 else f"{value:.4g}"
 
 
 def _print_facts(facts: dict, indent: str = "") -> None:

@@ -10,7 +10,9 @@ the same recipe differ only where a `--set` or an edit made them differ.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import textwrap
 from pathlib import Path
 
 from dlrecipes import runs
@@ -71,7 +73,7 @@ def compare_runs(paths: list[Path], plot: Path | None) -> dict:
     _check_overlay(columns)
     differences = differing([column.recipe.model_dump(mode="json") for column in columns])
     if plot is not None:
-        plot_comparison(columns, plot, [_label(column.path.name, differences, index) for index, column in enumerate(columns)])
+        plot_comparison(columns, plot, legend_labels(columns, differences))
     entries = []
     for index, column in enumerate(columns):
         meta, metrics = column.meta, column.metrics
@@ -128,56 +130,147 @@ def differing(trees: list, prefix: str = "") -> dict[str, list]:
     return {prefix.removesuffix("."): trees}
 
 
+def value_text(value) -> str:
+    """A recipe value as YAML's flow style writes it: 0.001, null, [256, 128], {a: 1}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {value_text(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(value_text(item) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+LABEL_KEYS = 3  # differing keys a legend label names
+LABEL_VALUE = 30  # characters of a value in a legend label
+LABEL_NAME = 44  # characters of a run's name in a legend label
+LABEL_LINE = 60  # characters of the differences' lines in a legend label
+
+
+def legend_labels(columns: list[Column], differences: dict[str, list]) -> list[str]:
+    """Each run's entry in the plot's legend (`_label`)."""
+    return [_label(column.path.name, differences, index) for index, column in enumerate(columns)]
+
+
 def _label(name: str, differences: dict[str, list], index: int) -> str:
-    """A run's name in the plot's legend, with up to three of the simple values that set it
-    apart ('mnist-dnn-20261201T152825Z: learning_rate=0.0001')."""
-    parts = [f"{key.rsplit('.', 1)[-1]}={values[index]}" for key, values in differences.items()
-             if not isinstance(values[index], (dict, list))][:3]
-    return f"{name}: {', '.join(parts)}" if parts else name
+    """A run's entry in the plot's legend: its name, then the values that set it apart,
+    written as the table writes them ('epochs=2, learning_rate=0.001, early_stopping=null'),
+    up to three, each shortened, wrapped to lines of `LABEL_LINE` characters."""
+    parts = [f"{_short_key(key, differences)}={_shorten(value_text(values[index]), LABEL_VALUE)}"
+             for key, values in differences.items()]
+    if len(parts) > LABEL_KEYS:
+        parts = parts[:LABEL_KEYS] + [f"+{len(parts) - LABEL_KEYS} more"]
+    lines = [_shorten(name, LABEL_NAME, middle=True)]
+    if parts:
+        lines.append(textwrap.fill(", ".join(parts), LABEL_LINE, break_long_words=False))
+    return "\n".join(lines)
+
+
+def _short_key(key: str, keys) -> str:
+    """The last part of a dotted key (`learning_rate`), or as many last parts as tell it
+    from the other keys (`splits.train` beside `augment.train`)."""
+    parts = key.split(".")
+    for count in range(1, len(parts)):
+        tail = ".".join(parts[-count:])
+        if not any(other != key and (other == tail or other.endswith("." + tail)) for other in keys):
+            return tail
+    return key
+
+
+def _shorten(text: str, width: int, middle: bool = False) -> str:
+    """`text`, cut to `width` characters with '…' (in the middle: a run's name keeps its
+    recipe and its timestamp)."""
+    if len(text) <= width:
+        return text
+    if middle:
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[: width - 1] + "…"
 
 
 def plot_comparison(columns: list[Column], path: Path, labels: list[str]) -> None:
+    """`comparison_figure`, written to `path`."""
+    from dlrecipes.plots import save_figure
+
+    save_figure(comparison_figure(columns, labels), path)
+
+
+def comparison_figure(columns: list[Column], labels: list[str]):
     """One panel per curve the runs' task logs, and the learning rate (on a log scale when
-    the runs' rates are orders of magnitude apart): each run in its own colour, labelled
-    `labels`, train solid, validation dashed, its best epoch starred."""
-    from dlrecipes.plots import finish_axes, pyplot, save_figure
+    the rates are orders of magnitude apart): each run in its own colour, labelled `labels`, train solid, validation dashed, its best epoch starred. The
+    legend below the panels gets as many columns as fit the figure's width."""
+    from dlrecipes.plots import finish_axes, pyplot
 
     plt = pyplot()
     keys = list(columns[0].curves)
     with_rate = any(row.get("learning_rate") is not None for column in columns for row in column.history)
     panels = keys + (["learning_rate"] if with_rate else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 4.0), constrained_layout=True, squeeze=False)
-    epochs = [row["epoch"] for column in columns for row in column.history]
-    rates = [row.get("learning_rate") for column in columns for row in column.history]
-    positive = [rate for rate in rates if isinstance(rate, float) and rate > 0]
-    log_rate = bool(positive) and max(positive) > 20 * min(positive)  # rates orders of magnitude apart
+    epochs = sorted({row["epoch"] for column in columns for row in column.history})
+    log_rate = _log_rates([row.get("learning_rate") for column in columns for row in column.history])
     for ax, key in zip(axes[0], panels):
         shown = []
         for index, column in enumerate(columns):
             colour = f"C{index % 10}"
             x = [row["epoch"] for row in column.history]
-            for prefix, style, part in (("", "-", "train"), ("val_", "--", "validation")):
+            for prefix, style in (("", "-"), ("val_", "--")):
                 if key == "learning_rate" and prefix:
                     continue
                 values = [row.get(prefix + key) for row in column.history]
-                if key == "learning_rate" and log_rate:  # a schedule's final zero has no place there
-                    values = [value if value and value > 0 else None for value in values]
+                if key == "learning_rate" and log_rate:
+                    _mark_zeros(ax, x, values, colour)
+                    values = [value if value is not None and value > 0 else None for value in values]
                 if any(value is not None for value in values):
                     label = labels[index] if prefix == "" else None
                     ax.plot(x, values, style, color=colour, marker="o", markersize=3, label=label)
                     shown += values
             best = column.best() if len(x) > 1 else None
             if best is not None and column.monitor.removeprefix("val_") == key:
-                ax.plot(*best, "*", color=colour, markersize=12, zorder=5)
-        finish_axes(ax, sorted(set(epochs)), shown, "learning rate" if key == "learning_rate" else key, legend=False)
+                ax.plot(*best, "*", color=colour, markersize=12, zorder=5, clip_on=False)
+        ylabel = ax.get_ylabel() or ("learning rate" if key == "learning_rate" else key)  # _mark_zeros' own
+        finish_axes(ax, epochs, shown, ylabel, legend=False)
         if key == "learning_rate" and log_rate:
             ax.set_yscale("log")
-    handles, labels = axes[0][0].get_legend_handles_labels()
+        elif key == "learning_rate" and shown:
+            ax.set_ylim(bottom=0)  # a rate is never negative; where it reaches 0 shows
+    handles, names = axes[0][0].get_legend_handles_labels()
     from matplotlib.lines import Line2D
 
     handles += [Line2D([], [], color="grey", linestyle="-"), Line2D([], [], color="grey", linestyle="--"),
                 Line2D([], [], color="grey", marker="*", markersize=10, linestyle="none")]
-    labels += ["train", "validation", "best epoch (monitored metric)"]
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
+    names += ["train", "validation", "best epoch (monitored metric)"]
     fig.suptitle(f"{len(columns)} runs compared", fontsize=11)
-    save_figure(fig, path)
+    _fitting_legend(fig, handles, names)
+    return fig
+
+
+def _log_rates(rates: list) -> bool:
+    """Whether the rates are orders of magnitude apart: they are then drawn on a log scale."""
+    positive = [rate for rate in rates if isinstance(rate, float) and rate > 0]
+    return bool(positive) and max(positive) > 20 * min(positive)
+
+
+def _mark_zeros(ax, x: list, rates: list, colour: str) -> None:
+    """Rates of 0 (a schedule's end, a warm-up's start) have no place on a log scale: a
+    triangle on the panel's floor marks each, so that no epoch, and no run, goes missing."""
+    zeros = [epoch for epoch, rate in zip(x, rates) if rate == 0]
+    if not zeros:
+        return
+    ax.plot(zeros, [0.0] * len(zeros), "v", color=colour, markersize=6, clip_on=False, zorder=5,
+            transform=ax.get_xaxis_transform())
+    ax.set_ylabel("learning rate (▼: 0)")
+
+
+def _fitting_legend(fig, handles: list, names: list[str]) -> None:
+    """The legend below the panels, in the most columns (up to 4) whose width fits the
+    figure's; the figure is widened when not even one column fits."""
+    for ncols in range(min(len(names), 4), 0, -1):
+        legend = fig.legend(handles, names, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
+        fig.canvas.draw()
+        box = legend.get_window_extent()
+        if box.x0 >= 0 and box.x1 <= fig.bbox.x1:
+            return
+        legend.remove()
+    legend = fig.legend(handles, names, loc="outside lower center", ncols=1, fontsize=8, frameon=False)
+    fig.canvas.draw()
+    fig.set_figwidth(legend.get_window_extent().width / fig.dpi + 0.5)

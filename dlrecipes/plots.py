@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 ONE_EPOCH_NOTE = "one epoch: points, not curves (curves need two or more epochs)"
@@ -10,10 +11,17 @@ ONE_EPOCH_NOTE = "one epoch: points, not curves (curves need two or more epochs)
 
 def plot_curves(history: list[dict], keys: tuple[str, str], path: Path, title: str, *,
                 monitor: str | None = None, best_epoch: int | None = None, note: str | None = None) -> None:
-    """curves.png: one panel per quantity - `keys` (the task's loss and main metric), the
-    `monitor`ed metric when it is neither, and the learning rate - train solid, validation
-    dashed. The best epoch by `monitor` (`best_epoch` when early stopping chose the one
-    whose weights were kept) is starred and annotated. `note` goes under the title."""
+    """curves.png: `curves_figure`, written to `path`."""
+    save_figure(curves_figure(history, keys, title, monitor=monitor, best_epoch=best_epoch, note=note), path)
+
+
+def curves_figure(history: list[dict], keys: tuple[str, str], title: str, *,
+                  monitor: str | None = None, best_epoch: int | None = None, note: str | None = None):
+    """One panel per quantity - `keys` (the task's loss and main metric), the `monitor`ed
+    metric when it is neither, and the learning rate - train solid, validation dashed. The
+    best epoch by `monitor` (`best_epoch` when early stopping chose the one whose weights
+    were kept) is starred, its value in the legend (text beside the star would cover the
+    curves). `note` goes under the title, wrapped to the figure's width."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]
     watched = monitor.removeprefix("val_") if monitor else None
@@ -22,7 +30,8 @@ def plot_curves(history: list[dict], keys: tuple[str, str], path: Path, title: s
         panels.append(watched)
     rates = [row.get("learning_rate") for row in history]
     with_rate = any(_finite(rate) for rate in rates)
-    fig, axes = plt.subplots(1, len(panels) + with_rate, figsize=(4.2 * (len(panels) + with_rate), 3.8),
+    width = 4.2 * (len(panels) + with_rate)
+    fig, axes = plt.subplots(1, len(panels) + with_rate, figsize=(width, 3.8),
                              constrained_layout=True, squeeze=False)
     best = best_point(history, monitor, best_epoch) if len(history) > 1 else None
     for ax, key in zip(axes[0], panels):
@@ -35,19 +44,22 @@ def plot_curves(history: list[dict], keys: tuple[str, str], path: Path, title: s
         if best is not None:
             ax.axvline(best[0], color="C3", alpha=0.3, linestyle=":", linewidth=1)
             if key == watched:
-                ax.plot(*best, "*", color="C3", markersize=13, zorder=5, label=f"best: epoch {best[0]}")
-                right_half = best[0] > (epochs[0] + epochs[-1]) / 2  # the text goes inward
-                ax.annotate(f"epoch {best[0]}\n{monitor} {best[1]:.4g}", best, textcoords="offset points",
-                            xytext=(-8 if right_half else 8, 8), ha="right" if right_half else "left",
-                            fontsize=8, color="C3")
+                ax.plot(*best, "*", color="C3", markersize=13, zorder=5, clip_on=False,
+                        label=f"best: epoch {best[0]}, {monitor} {best[1]:.4g}")
         finish_axes(ax, epochs, shown, key)
     if with_rate:
         ax = axes[0][-1]
         ax.plot(epochs, rates, "-", marker="o", markersize=3, color="C2")
-        finish_axes(ax, epochs, rates, "learning rate", legend=False)
-    lines = [title] + [text for text in (note, ONE_EPOCH_NOTE if len(set(epochs)) == 1 else None) if text]
-    fig.suptitle("\n".join(lines), fontsize=11)
-    save_figure(fig, path)
+        finish_axes(ax, epochs, rates, "learning rate (at the epoch's start)", legend=False)
+    notes = [text for text in (note, ONE_EPOCH_NOTE if len(set(epochs)) == 1 else None) if text]
+    fig.suptitle("\n".join([title, *(wrap(text, width) for text in notes)]), fontsize=10)
+    return fig
+
+
+def wrap(text: str, inches: float, points: float = 10) -> str:
+    """`text` in lines that fit `inches` at `points` (a character is about half as wide as
+    the font is high; a margin is left for the figure's edges)."""
+    return textwrap.fill(text, width=max(20, int(0.9 * inches * 72 / (0.55 * points))))
 
 
 def _finite(value) -> bool:
@@ -82,7 +94,8 @@ def pyplot():
 def finish_axes(ax, epochs: list[int], values: list, ylabel: str, legend: bool = True) -> None:
     """Labels, grid and legend, whole-number epoch ticks, and a y-range that reads for short
     runs: one epoch (or a quantity that never moved, a constant learning rate) is drawn on
-    a range from zero with its value written beside it, not magnified around one dot."""
+    a range from zero (above it for what is never negative, a rate of 0 included) with its
+    value written beside it, not magnified around one dot."""
     from matplotlib.ticker import MaxNLocator
 
     ax.set_xlabel("epoch")
@@ -97,9 +110,10 @@ def finish_axes(ax, epochs: list[int], values: list, ylabel: str, legend: bool =
     if finite and (len(set(epochs)) == 1 or max(finite) - min(finite) <= 1e-9 * max(abs(v) for v in finite)):
         low, high = min(finite), max(finite)
         span = max(abs(low), abs(high)) or 1.0
-        ax.set_ylim(min(0.0, low - 0.2 * span), max(0.0, high + 0.2 * span))
+        ax.set_ylim(0.0 if low >= 0 else low - 0.2 * span, max(0.0, high + 0.2 * span))
         if len(set(epochs)) == 1:
             for line in ax.get_lines():
+                line.set_clip_on(False)  # a point at 0 sits on the frame: drawn whole
                 for x, y in zip(line.get_xdata(), line.get_ydata()):
                     if _finite(y):
                         ax.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(6, -3), fontsize=8)

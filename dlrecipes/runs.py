@@ -110,6 +110,8 @@ def try_read_json(path: Path) -> tuple[dict, str | None]:
     """(the JSON object in `path`, None), or ({}, why it cannot be read, in one short line)."""
     try:
         return read_json(path), None
+    except FileNotFoundError:
+        return {}, f"{path.name}: it is missing"
     except OSError as error:
         return {}, f"{path.name}: {error.strerror or type(error).__name__}"
     except UnicodeDecodeError:
@@ -220,8 +222,9 @@ def info(run: Path) -> dict:
 
 
 def summary(run: Path) -> dict:
-    """What `dlrecipes runs` shows of a run. A corrupt run.json or metrics.json makes this
-    run "unreadable", with `error` saying which file and why, and never fails the listing.
+    """What `dlrecipes runs` shows of a run. A corrupt run.json, and a complete run's
+    missing or damaged metrics.json or history.csv, make this run "unreadable", with `error`
+    saying which file and why, and never fail the listing.
 
     An incomplete run shows the epochs its checkpoint holds (what a resume continues from),
     no test metrics (a metrics.json of a run killed before it completed is not a result),
@@ -234,12 +237,14 @@ def summary(run: Path) -> dict:
     complete = problem is None and status == RunStatus.COMPLETE
     test: dict = {}
     content: dict = {}
-    metrics = run / "metrics.json"
-    if complete and metrics.is_file():
-        content, problem = try_read_json(metrics)
+    if complete:
+        content, problem = try_read_json(run / "metrics.json")
         test = content.get("test", {})
         if not isinstance(test, dict):
             test, problem = {}, "metrics.json: 'test' is not a mapping of metrics"
+        if problem is None:  # the curves `runs compare` draws, and what a report is of
+            why = _history(run)[1]
+            problem = f"history.csv: {why}" if why else None
     row = {"run": run.name, "recipe": meta.get("recipe"), "started": meta.get("started"),
            "monitor": None, "validation": {}, "train_seconds": None, "early_stopping": None}
     if problem is not None:
@@ -324,67 +329,90 @@ def monitored(resolved: dict | None) -> str | None:
 def read_history(run: Path) -> list[dict]:
     """RUN/history.csv as rows ({"epoch": 1, "loss": 0.41, ...}); a value that is missing
     in a row is None. A RecipeError naming the file when it is missing or damaged."""
+    rows, why = _history(run)
+    if why is not None:
+        raise damaged(run, "history.csv", why)
+    return rows
+
+
+def _history(run: Path) -> tuple[list[dict], str | None]:
+    """(RUN/history.csv's rows, None), or ([], why it cannot be used, in a few words)."""
     import csv
     import io
 
-    path = run / "history.csv"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (run / "history.csv").read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise damaged(run, "history.csv", "it is missing") from None
+        return [], "it is missing"
     except OSError as error:
-        raise damaged(run, "history.csv", error.strerror or type(error).__name__) from None
+        return [], error.strerror or type(error).__name__
     except UnicodeDecodeError:
-        raise damaged(run, "history.csv", "not UTF-8 text") from None
-    rows = []
-    for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-        try:
+        return [], "not UTF-8 text"
+    rows, number = [], 1  # the header's line: where a NUL byte fails the reader
+    try:
+        for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
             if None in row:  # more fields than the header names
-                raise ValueError
+                return [], f"line {number} is not an epoch's numbers"
             values = {key: float(value) if value else None for key, value in row.items()}
             epoch = values.pop("epoch")
             if epoch is None or not epoch.is_integer():
-                raise ValueError
-        except (ValueError, KeyError):
-            raise damaged(run, "history.csv", f"line {number} is not an epoch's numbers") from None
-        rows.append({"epoch": int(epoch), **values})
-    if not rows:
-        raise damaged(run, "history.csv", "it holds no epochs")
-    return rows
+                return [], f"line {number} is not an epoch's numbers"
+            rows.append({"epoch": int(epoch), **values})
+    except (ValueError, KeyError, csv.Error):
+        return [], f"line {number} is not an epoch's numbers"
+    return (rows, None) if rows else ([], "it holds no epochs")
 
 
 SHOWN_ELSEWHERE = ("recipe", "status", "started", "finished", "resumed_at", "first_step_at", "train_seconds",
                    "epochs", "epochs_done", "resumed_from_epoch", "runtime", "early_stopping", "params",
-                   "trainable_params", "sha256", "owner", "next")
+                   "trainable_params", "sha256", "owner", "next", "error")
 MAX_FILES = 200  # files `runs show` lists (a run has about ten; snapshots add a few)
+CHANGED = "its contents changed since it was written (sha256 differs)"
 
 
 def details(run: Path) -> dict:
-    """Everything `runs show` shows of a run: status and timings, the resolved recipe, the
-    runtime, the environment, the metrics, early stopping and the files with their sizes
-    (and whether each matches the sha256 run.json recorded). A file that cannot be read is
-    named in `problems`; the rest is shown."""
+    """Everything `runs show` shows of a run: status and timings (and a failure's error),
+    the resolved recipe, the runtime, the environment, the metrics, early stopping and the
+    files with their sizes (and whether each matches the sha256 run.json recorded). Each
+    file that cannot be used - unreadable, missing, or changed since it was written - is
+    named once in `problems`; the rest is shown."""
     from dlrecipes.yamlio import read_yaml
 
     listed, meta = summary(run), info(run)
-    problems = [listed["error"]] if "error" in listed else []
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        """One line per file (each problem begins with its name): the first thing found wrong."""
+        def file(line: str) -> str:
+            return line.split(":", 1)[0].split(" ", 1)[0]
+
+        if not any(file(seen) == file(text) for seen in problems):
+            problems.append(text)
+
+    if meta.get("status") == UNREADABLE:
+        problem(meta["problem"])
+        meta = {}
+    elif "error" in listed:
+        problem(listed["error"])
 
     def read(name: str) -> dict | None:
         if not (run / name).exists():
             return None
-        content, problem = try_read_json(run / name)
-        problems.extend([problem] if problem else [])
-        return content if problem is None else None
+        content, why = try_read_json(run / name)
+        if why:
+            problem(why)
+        return content if why is None else None
 
     try:
         recipe = read_yaml(run / "recipe.yaml")[0]
     except (RecipeError, OSError) as error:
         recipe = None
-        problems.append(f"recipe.yaml: {error.what if isinstance(error, RecipeError) else error.strerror}")
+        problem(f"recipe.yaml: {error.what if isinstance(error, RecipeError) else error.strerror}")
     first_step = meta.get("first_step_at")
-    return {
+    error = meta.get("error")
+    shown = {
         "run": run.name, "path": str(run), "recipe_name": meta.get("recipe"), "status": listed["status"],
-        "next": listed.get("next"),
+        "error": error if isinstance(error, str) else None, "next": listed.get("next"),
         "timings": {
             "started": meta.get("started"), "first_step": _utc(first_step) if is_number(first_step) else None,
             "resumed_at": meta.get("resumed_at"), "finished": meta.get("finished"),
@@ -401,8 +429,16 @@ def details(run: Path) -> dict:
         "metrics": read("metrics.json") if meta.get("status") == RunStatus.COMPLETE else None,
         "record": {k: v for k, v in meta.items() if k not in SHOWN_ELSEWHERE},
         "files": run_files(run, meta.get("sha256")),
-        "problems": problems,
     }
+    # What `evaluate` and resume would refuse: a recorded file gone, or changed since.
+    recorded = meta.get("sha256") if isinstance(meta.get("sha256"), dict) else {}
+    present = {entry["name"]: entry["sha256"] for entry in shown["files"]}
+    for name in recorded:
+        if name not in present and len(present) < MAX_FILES:
+            problem(f"{name}: it is missing")
+        elif present.get(name) == "differs":
+            problem(f"{name}: {CHANGED}")
+    return {**shown, "problems": problems}
 
 
 def _utc(timestamp: float) -> str | None:
@@ -493,17 +529,20 @@ def all_runs(runs_dir: Path) -> list[Path]:
     return sorted(runs, key=lambda p: (str(info(p).get("started", "")), p.name))
 
 
-def find_run(ref: str, runs_dir: Path, *, complete: bool = True) -> Path:
-    """A run from a path, a run name in `runs_dir`, or a recipe name (its latest run)."""
+def find_run(ref: str, runs_dir: Path, *, complete: bool = True, readable: bool = True) -> Path:
+    """A run from a path, a run name in `runs_dir`, or a recipe name (its latest run).
+
+    Refused: a run whose run.json cannot be read (unless `readable` is False: `runs show`
+    shows what it can of one) and, when `complete`, a run that did not complete."""
     candidates = [Path(ref), runs_dir / ref]
     for path in candidates:
         if is_run(path):
-            return _checked(path, complete)
+            return _checked(path, complete, readable)
     latest = [p for p in all_runs(runs_dir) if info(p).get("recipe") == ref]
     if complete:
         latest = [p for p in latest if info(p).get("status") == RunStatus.COMPLETE] or latest
     if latest:
-        return _checked(latest[-1], complete)
+        return _checked(latest[-1], complete, readable)
     names = [p.name for p in all_runs(runs_dir)]
     shown = ref if len(ref) <= 80 else ref[:79] + "…"
     raise RecipeError(
@@ -513,20 +552,31 @@ def find_run(ref: str, runs_dir: Path, *, complete: bool = True) -> Path:
     )
 
 
-def _checked(path: Path, complete: bool) -> Path:
+def _checked(path: Path, complete: bool, readable: bool = True) -> Path:
     meta = info(path)
     status = meta.get("status")
     if status == UNREADABLE:
+        if not readable:
+            return path
         raise RecipeError(
             f"run '{path.name}' cannot be read: {meta.get('problem')}.",
             where=str(path / "run.json"),
-            fix="pick another run from `dlrecipes runs`, or train again",
+            fix=f"pick another run from `dlrecipes runs`, or train again: {train_again_command(path)}",
         )
     if complete and status != RunStatus.COMPLETE:
+        # The way on that `runs` shows for it: resume, the failure's own advice, or wait.
+        row = summary(path)
+        if row.get("next"):
+            fix = f"run {row['next']}, or pick a complete run from `dlrecipes runs`"
+        else:
+            from dlrecipes import runlock
+
+            fix = (f"wait until {runlock.describe(row.get('owner'))} has finished training it, "
+                   "or pick a complete run from `dlrecipes runs`")
         raise RecipeError(
-            f"run '{path.name}' is incomplete (status: {status}): its training did not finish.",
+            f"run '{path.name}' is {row['status']}: its training did not finish.",
             where=str(path),
-            fix="train again, or pick a complete run from `dlrecipes runs`",
+            fix=fix,
         )
     return path
 
@@ -544,7 +594,9 @@ def damaged(run: Path, name: str, why: str) -> RecipeError:
     return RecipeError(
         f"run '{run.name}' has a damaged {name}: {why}.",
         where=str(run / name),
-        fix=f"restore {name} from a copy if you have one; otherwise train again: {_train_by_name(run)}",
+        # Not through recipe.yaml when that is the damaged file (nor would it be read).
+        fix=f"restore {name} from a copy if you have one; otherwise train again: "
+            f"{_train_by_name(run) if name == 'recipe.yaml' else train_again_command(run)}",
     )
 
 
@@ -565,7 +617,7 @@ def verify(run: Path, name: str) -> None:
     recorded = info(run).get("sha256")
     expected = recorded.get(name) if isinstance(recorded, dict) else None
     if expected is not None and sha256(path) != expected:
-        raise damaged(run, name, "its contents changed since it was written (sha256 differs)")
+        raise damaged(run, name, CHANGED)
 
 
 def load_run_recipe(run: Path):

@@ -354,7 +354,8 @@ def make_run(runs: Path, name: str, run_json: str | bytes | None = None, metrics
     folder.mkdir(parents=True)
     info = {"recipe": "mnist-dnn", "status": "complete", "started": "2024-01-01T00:00:00Z", "epochs_done": 2}
     for file, content in (("run.json", run_json or json.dumps(info)),
-                          ("metrics.json", metrics or '{"test": {"accuracy": 0.97, "loss": 0.1}}')):
+                          ("metrics.json", metrics or '{"test": {"accuracy": 0.97, "loss": 0.1}}'),
+                          ("history.csv", "epoch,loss\n1,0.2\n2,0.1\n")):  # a complete run has both
         write(folder, content, file)
 
 

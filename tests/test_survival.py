@@ -276,7 +276,15 @@ def test_a_diverging_training_stops_at_once_keeps_its_last_good_checkpoint_and_f
     assert json.loads((run / "checkpoint" / "latest.json").read_text())["epochs_done"] == 1
     assert len((run / "history.csv").read_text().splitlines()) == 2  # header + the good epoch
     assert not (run / "model.keras").exists() and not (run / "metrics.json").exists()
-    assert "--set train.optimizer.learning_rate=0.0001" in listed(tmp_path)[run.name]["next"]
+    advised = listed(tmp_path)[run.name]["next"]
+    assert "--set train.optimizer.learning_rate=0.0001" in advised
+    # What evaluating or comparing it says to do is that advice, not a plain "train again".
+    for command in (["evaluate", str(run)], ["runs", "compare", str(run), str(run), "--out", str(tmp_path / "c.png")]):
+        result = invoke(*command)
+        assert result.returncode == 2 and "is incomplete (failed)" in result.stderr, result.stderr
+        assert f"fix:   run {advised}, or pick a complete run" in result.stderr
+    shown = invoke("runs", "show", str(run)).stdout.splitlines()
+    assert shown[shown.index("status: incomplete (failed)") + 1].startswith("error: training diverged")
 
 
 # --- 5, 6 and 4: damaged and left-over files -------------------------------------------------
@@ -359,7 +367,9 @@ def test_a_damaged_complete_run_is_one_message_naming_the_file(trained_run, tmp_
         result = invoke(*command)
         assert result.returncode == 2, result.stderr
         assert f"run '{run.name}' has a damaged {name}" in result.stderr and "fix:" in result.stderr
-        assert f"train again: dlrecipes train mnist-dnn --runs-dir {tmp_path}" in result.stderr
+        # The run's own recipe.yaml keeps its overrides; by name only when that is the damaged file.
+        again = "mnist-dnn" if name == "recipe.yaml" else run / "recipe.yaml"
+        assert f"train again: dlrecipes train {again} --runs-dir {tmp_path}" in result.stderr
     assert not (tmp_path / "exports").exists() or not any((tmp_path / "exports").rglob("saved_model.pb"))
 
 
@@ -378,6 +388,8 @@ def test_what_a_kill_leaves_behind_is_shown_truthfully_and_cleaned_by_resume(kil
 
     row = listed(tmp_path)[run.name]
     assert row["status"] == "incomplete (stopped)" and row["epochs"] == kept and row["test"] == {}
+    refused = invoke("evaluate", str(run))  # what it says to do is what `runs` says: resume it
+    assert refused.returncode == 2 and f"fix:   run dlrecipes train --resume {run}, or pick" in refused.stderr
 
     result = invoke("train", "--resume", str(run))
     assert result.returncode == 0, result.stderr

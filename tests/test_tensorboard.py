@@ -52,7 +52,7 @@ def test_every_run_logs_its_history_for_tensorboard(trained_run):
     assert len(rows) == 2 and "val_loss" in rows[0]
     train, plugins = assert_matches_history(trained_run, rows)
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_seconds"} <= set(train)
-    assert train["epoch_learning_rate"][0][1] > 0  # the cosine schedule's rate after epoch 1
+    assert train["epoch_learning_rate"][0][1] > 0  # the rate epoch 1 started with: the recipe's
     validation, _ = events(trained_run / "tensorboard" / "validation")
     assert set(validation) == {"epoch_loss", "epoch_accuracy"}
     assert set(plugins.values()) == {"scalars"}  # no histograms unless asked

@@ -109,8 +109,10 @@ def main_output_names(logs: dict) -> dict:
 class RunHistory(keras.callbacks.Callback):
     """Rewrites `history.csv` in the run directory after every epoch.
 
-    Besides the metrics it records each epoch's training time (validation excluded) and
-    throughput, and in run.json the moment the first training step finished.
+    Besides the metrics it records each epoch's learning rate - the one it started with: a
+    schedule's rate after the last epoch is often 0, and a plateau's cut at an epoch's end
+    belongs to the next epoch - its training time (validation excluded) and throughput, and
+    in run.json the moment the first training step finished.
     """
 
     def __init__(self, run: Path, examples_per_epoch: int | None, rows: list[dict] | None = None):
@@ -121,6 +123,7 @@ class RunHistory(keras.callbacks.Callback):
         self.first_step_done = bool(self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.rate = current_learning_rate(self.model.optimizer)
         self.epoch_started = self.last_step = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -131,7 +134,7 @@ class RunHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = self.last_step - self.epoch_started
-        row = {"epoch": epoch + 1, "learning_rate": current_learning_rate(self.model.optimizer)}
+        row = {"epoch": epoch + 1, "learning_rate": self.rate}
         row["epoch_seconds"] = round(seconds, 4)
         if self.examples:
             row["examples_per_second"] = round(self.examples / seconds, 1)

@@ -31,23 +31,28 @@ def find(callbacks: list):
     return next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
 
 
-def record(callback, options: EarlyStoppingOptions, watched_from: int, last_epoch: int) -> dict:
+def record(callback, options: EarlyStoppingOptions, watched_from: int, last_epoch: int,
+           planned_last: int | None = None) -> dict:
     """What run.json records of early stopping once training has ended (epochs count from 1).
 
-    `stopped_epoch`: the epoch after which it stopped the training (None: it did not stop).
-    `best_epoch` / `best`: the best epoch by `monitor` and its value. `restored`: whether
-    the model was given that epoch's weights - Keras restores them at the end of training
-    with restore_best_weights even when it did not stop. Keras' callback starts afresh at
-    each `fit`, so after a resume (or in fine-tuning's phase) it has watched only the
-    epochs from `watched_from` on, and `best_epoch` is the best of those.
+    `stopped_epoch`: the epoch after which it stopped the training (None: it did not stop;
+    patience running out on `planned_last`, the epoch training would end with anyway, stops
+    nothing). `best_epoch` / `best`: the best epoch by `monitor` and its value. `restored`:
+    whether the model was given that epoch's weights - Keras restores them at the end of
+    training with restore_best_weights even when it did not stop. Keras' callback starts
+    afresh at each `fit`, so after a resume (or in fine-tuning's phase) it has watched only
+    the epochs from `watched_from` on, and `best_epoch` is the best of those.
     """
     watched = callback.best is not None
+    # Keras counts from 0 and stops from its second epoch on, so 0 means "did not stop".
+    stopped = callback.stopped_epoch + 1 if callback.stopped_epoch > 0 else None
+    if stopped is not None and planned_last is not None and stopped >= planned_last:
+        stopped = None
     return {
         "monitor": options.monitor,  # the recipe's name (Keras may watch `val_head_accuracy`)
         "patience": options.patience,
         "min_delta": options.min_delta,
-        # Keras counts from 0 and stops from its second epoch on, so 0 means "did not stop".
-        "stopped_epoch": callback.stopped_epoch + 1 if callback.stopped_epoch > 0 else None,
+        "stopped_epoch": stopped,
         "best_epoch": callback.best_epoch + 1 if watched else None,
         "best": float(callback.best) if watched else None,
         "restored": bool(options.restore_best_weights and callback.best_weights is not None),
@@ -66,12 +71,14 @@ def describe(stop: dict) -> str | None:
     value = f" {value:.4g}" if isinstance(value, (int, float)) else ""
     since = stop.get("watched_from_epoch")
     since = f", watched only since epoch {since}" if isinstance(since, int) and since > 1 else ""
-    if stopped is None:
-        return (f"early stopping: the weights of epoch {best} restored ({stop.get('monitor')}{value}{since}), "
-                f"not the last epoch's ({last})")
-    kept = f"the weights of epoch {best} restored" if stop.get("restored") else "the last epoch's weights kept"
     delta = stop.get("min_delta")
-    by = f" by {delta:g}" if isinstance(delta, (int, float)) and delta > 0 else ""
+    delta = f"{delta:g}" if isinstance(delta, (int, float)) and delta > 0 else None
+    if stopped is None:
+        # Keras' best is the last epoch that improved on the best before it by min_delta.
+        return (f"early stopping: ran to the last epoch ({last}); the weights of epoch {best} restored "
+                f"(its {stop.get('monitor')}{value} was the best{f' by min_delta {delta}' if delta else ''}{since})")
+    by = f" by {delta}" if delta else ""
+    kept = f"the weights of epoch {best} restored" if stop.get("restored") else "the last epoch's weights kept"
     waited = stopped - best if isinstance(stopped, int) else "?"
     return (f"early stopping: stopped after epoch {stopped}: {stop.get('monitor')} had not improved{by} on "
             f"epoch {best}'s{value} for {waited} epoch{'' if waited == 1 else 's'}{since}; {kept}")

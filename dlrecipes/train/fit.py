@@ -305,7 +305,8 @@ class Session:
             earlier = runs.info(run).get("early_stopping")
             stop = {**earlier, "restored": False} if isinstance(earlier, dict) else None
         else:
-            stop = early_stopping.record(callback, self.recipe.train.early_stopping, watched_from, last_epoch)
+            stop = early_stopping.record(callback, self.recipe.train.early_stopping, watched_from, last_epoch,
+                                         planned_last=self.phases()[-1][1])
         if stop is None:
             return None
         runs.update(run, early_stopping=stop)
