@@ -93,7 +93,8 @@ def pima(trials: int, work: Path) -> dict:
 
 def mnist(trials: int, work: Path) -> dict:
     short = ["--set", "data.splits.train=train[:16384]", "--set", "train.epochs=3"]
-    study, seconds = tune("mnist-dnn", work / "tune", "--trials", str(trials), "--seed", "0", *short)[:2]
+    study, seconds = tune("mnist-dnn", work / "tune", "--space", str(SPACES / "mnist-dnn.yaml"), "--trials", str(trials),
+                          "--seed", "0", *short)[:2]
     found = summary(study, seconds)
     stdout, _, _ = dlrecipes("lr-find", "mnist-dnn", "--json", "--set", "data.splits.train=train[:16384]",
                              runs=work / "lr")
