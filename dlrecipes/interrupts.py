@@ -18,6 +18,7 @@ import signal
 import sys
 
 _received: int | None = None  # the first signal's number, once one came
+_deferred = False  # record a signal without raising: `check` raises it later
 
 
 def install() -> None:
@@ -45,7 +46,16 @@ def _handler(number, frame) -> None:
         os.write(2, b"interrupted again: exiting now\n")
         os._exit(128 + _received)
     _received = number
-    raise KeyboardInterrupt
+    if not _deferred:
+        raise KeyboardInterrupt
+
+
+def defer(on: bool = True) -> None:
+    """From `defer()` to `defer(False)`, a signal is recorded but not raised: the next
+    `check` raises it. Spans the steps between a run's creation and the handlers that mark
+    it interrupted, so that a Ctrl-C in between cannot leave it 'running'."""
+    global _deferred
+    _deferred = on
 
 
 def received() -> int | None:

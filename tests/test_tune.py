@@ -274,6 +274,7 @@ def test_tune_with_folds_judges_each_trial_by_the_cross_validated_mean(tmp_path)
         for fold in summary["folds"]:
             record = json.loads((Path(fold["run"]) / "run.json").read_text())
             assert record["tune"]["trial"] == trial["number"] and record["folds"]["k"] == 2
-    refused = cli("tune", "mnist-dnn", "--folds", "2", "--trials", "1", "--runs-dir", str(tmp_path / "mnist"))
+    refused = cli("tune", "mnist-dnn", "--space", str(space), "--folds", "2", "--trials", "1",
+                  "--runs-dir", str(tmp_path / "mnist"))
     assert refused.returncode == 2 and "cannot cross-validate" in refused.stderr
     assert not (tmp_path / "mnist").exists()

@@ -166,13 +166,15 @@ class Session:
         Everything from the first line printed (`announce`) on is inside the handlers, so
         a Ctrl-C at any moment after the run exists marks it interrupted.
         """
-        from dlrecipes import tracking
+        from dlrecipes import interrupts, tracking
         from dlrecipes.train import checkpoint
 
         # A multi-worker non-chief trains a copy it deletes: what would tell how to
         # continue that copy is not for the user, who continues the chief's run.
         notices = console if self.runtime.chief else Console(quiet=True)
         try:
+            interrupts.defer(False)  # a signal since the run was created is raised here, handled below
+            interrupts.check()
             for line in announce:
                 console.print(line)
             self._train(run, console, resumed)
@@ -416,7 +418,7 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str 
     fields for run.json (a search's study and trial, a cross-validation's folds). A resume
     uses neither.
     """
-    from dlrecipes import tracking
+    from dlrecipes import interrupts, tracking
     from dlrecipes.writable import require_writable_dir
 
     console = console or consoles.make(stderr=True)
@@ -443,7 +445,12 @@ def train(recipe, *, runs_dir: Path, console: Console | None = None, track: str 
                 f"[bold]{recipe.name}[/]: {cluster.task} of {cluster.workers} workers, in step with the chief",))
 
         return _as_worker(session.runtime.cluster.task, console, work)
-    run, lock = runs.create(runs_dir, recipe.name, session.record, files)
+    interrupts.defer()  # until fit's handlers: a Ctrl-C once the run exists marks it interrupted
+    try:
+        run, lock = runs.create(runs_dir, recipe.name, session.record, files)
+    except BaseException:
+        interrupts.defer(False)
+        raise
     return session.fit(run, console, lock, announce=(*notes, f"[bold]{recipe.name}[/]: {recipe.description} -> {run}"))
 
 
@@ -489,7 +496,7 @@ def resume(run: Path, *, console: Console | None = None, as_worker: str | None =
     folder. Refused while another process trains it (its lock is held). Returns the run
     (None on a multi-worker non-chief, which resumes a copy and deletes it; `as_worker`
     is its task, given for that copy). `track` as for `train`."""
-    from dlrecipes import runlock, tracking
+    from dlrecipes import interrupts, runlock, tracking
     from dlrecipes.train import checkpoint
     from dlrecipes.writable import require_writable_dir
 
@@ -517,9 +524,11 @@ def resume(run: Path, *, console: Console | None = None, as_worker: str | None =
         # The checkpoint holds the weights; init_from's source run is not read again.
         session = Session.build(recipe, run.parent, transfer_weights=False)
         session.tracking = tracked
+        interrupts.defer()  # until fit's handlers: a Ctrl-C once the run says 'running' marks it interrupted
         runs.update(run, status=runs.RunStatus.RUNNING, owner=runlock.this_process(), resumed_at=runs.utc_now(),
                     resumed_from_epoch=state["epochs_done"], epochs_done=state["epochs_done"], error=None, next=None)
     except BaseException:
+        interrupts.defer(False)
         lock.release()
         raise
     whose = f"{as_worker}, in step with the chief," if as_worker else run
