@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SMALL, cli, ctrl_c_able
+from test_survival import finish
 
 SCRATCH = "dlrecipes-scratch-"
 
@@ -44,16 +45,6 @@ def start_workers(*args: str, workers: int = 2) -> list[subprocess.Popen]:
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for i in range(workers)
     ]
-
-
-def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
-    try:
-        _, stderr = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    return process.returncode, stderr
 
 
 def scratch_folders() -> set[str]:
