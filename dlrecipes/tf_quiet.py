@@ -20,6 +20,7 @@ GPU are below that level). `dlrecipes --verbose` calls `uninstall()`: everything
 from __future__ import annotations
 
 import contextlib
+import logging
 import importlib.abc
 import importlib.util
 import os
@@ -184,3 +185,22 @@ class _QuietLoader(importlib.abc.Loader):
         module.__loader__ = module.__spec__.loader = self.loader
         with filtered_stderr():
             self.loader.exec_module(module)
+
+
+class _NotRetracing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_retracing():
+    """Without TensorFlow's warning that its functions are traced again: each training of
+    one process builds new models, whose functions are traced once each, as they must be,
+    and from the third training on TensorFlow takes that for a loop that retraces (folds,
+    a search's trials)."""
+    logger, quiet = logging.getLogger("tensorflow"), _NotRetracing()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

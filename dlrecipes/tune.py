@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import io
-import logging
 import math
 import re
 import shlex
@@ -35,6 +34,7 @@ from rich.console import Console
 
 from dlrecipes import checks, consoles, runs, search
 from dlrecipes.errors import EXIT_BAD_INPUT, RecipeError, did_you_mean
+from dlrecipes.tf_quiet import quiet_retracing
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "asha", "hyperband", "none")
@@ -320,14 +320,6 @@ class Objective:
             _free_memory()
 
 
-class _NotRetracing(logging.Filter):
-    """Each trial builds a new model, so TensorFlow traces new functions for it: its warning
-    about "excessive" retracing is expected here, and says nothing to a user."""
-
-    def filter(self, record) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
 def _free_memory() -> None:
     """Drop the trial's model and graphs: Keras keeps every model built in one session,
     so a search's memory would otherwise grow with its trials."""
@@ -335,9 +327,6 @@ def _free_memory() -> None:
 
     keras.backend.clear_session()
     gc.collect()
-    tf_logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _NotRetracing) for f in tf_logger.filters):
-        tf_logger.addFilter(_NotRetracing())
 
 
 def trial_progress(number: int, console: Console):
@@ -412,8 +401,9 @@ def tune(recipe, settings: Settings, *, runs_dir: Path, console: Console | None 
         write_best(recipe, study, folder)
 
     try:
-        study.optimize(objective, n_trials=settings.trials, timeout=settings.timeout, catch=(TrialFailed,),
-                       callbacks=[after_trial], gc_after_trial=True)
+        with quiet_retracing():  # each trial builds new models: their tracing is no loop
+            study.optimize(objective, n_trials=settings.trials, timeout=settings.timeout, catch=(TrialFailed,),
+                           callbacks=[after_trial], gc_after_trial=True)
     except KeyboardInterrupt:
         _interrupted(study, objective.numbers, settings, console)
         raise

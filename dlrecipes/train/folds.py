@@ -17,9 +17,7 @@ denominator: K folds are a sample) of each.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 from dlrecipes import consoles, runs
+from dlrecipes.tf_quiet import quiet_retracing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,24 +143,6 @@ def cross_validate(recipe, folds: int, runs_dir: Path, console: Console | None =
     result = CrossValidation(recipe.name, folds, group, done, runs_dir / f"{group}.json")
     runs.write_json(result.summary, result.as_dict())
     return result
-
-
-class _NotRetracing(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def quiet_retracing():
-    """Without TensorFlow's warning that its functions are traced again: each training of
-    one process builds new models, whose functions are traced once each, as they must be,
-    and from the third training on TensorFlow takes that for a loop that retraces."""
-    logger, quiet = logging.getLogger("tensorflow"), _NotRetracing()
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)
 
 
 def _result(fold: int, run: Path) -> FoldResult:
