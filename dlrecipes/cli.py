@@ -781,19 +781,34 @@ def _show_tta(tta: dict) -> None:
 @handles_errors
 def export(
     run: RunArg,
+    formats: Annotated[Optional[list[str]], typer.Option(
+        "--format", "-f", help="savedmodel (default), onnx, litert, keras, or all (every format this model "
+                               "goes to); repeatable.")] = None,
+    quantize: Annotated[Optional[str], typer.Option(
+        help="LiteRT only: float16 (weights in float16) or int8 (weights and activations, calibrated on "
+             "training examples).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Model base path (TF Serving's --model_base_path parent).")] = Path("exports"),
-    version: Annotated[Optional[int], typer.Option(help="Version folder; the next free one by default.", min=1)] = None,
+    version: Annotated[Optional[int], typer.Option(help="SavedModel version folder; the next free one by default.", min=1)] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name; the recipe's name by default.")] = None,
     runs_dir: RunsDirOpt = None,
+    as_json: JsonOpt = False,
 ):
-    """Export a run as a SavedModel for TensorFlow Serving: <out>/<name>/<version>/."""
+    """Export a run: a SavedModel for TensorFlow Serving (<out>/<name>/<version>/), ONNX, LiteRT, Keras."""
     from dlrecipes.runs import find_run
 
     path = find_run(run, _runs_dir(runs_dir))
     from dlrecipes.export import export_run
 
-    final = export_run(path, out_dir, version=version, name=name)
-    out.print(f"[green]exported[/] {_esc(final)}")
+    notes: list[str] = []
+    written = export_run(path, out_dir, formats, quantization=quantize, version=version, name=name, notes=notes)
+    if as_json:
+        return _print_json({"exports": [{"format": w.format, "quantization": w.quantization, "path": str(w.path),
+                                         "replaced": w.replaced} for w in written], "notes": notes})
+    for w in written:
+        kind = w.format + (f" ({w.quantization})" if w.quantization else "")
+        out.print(f"[green]{'replaced' if w.replaced else 'exported'}[/] {_esc(kind)}: {_esc(w.path)}")
+    for note in notes:
+        out.print(f"[yellow]note:[/] {_esc(note)}")
 
 
 @app.command()

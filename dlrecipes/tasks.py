@@ -124,8 +124,37 @@ class Task:
         """One model output as `predict` shows it: the top classes and their probabilities."""
         import numpy as np
 
-        order = np.argsort(scores)[::-1][:top]
-        return {"top": [{"label": class_names[i], "class": int(i), "probability": float(scores[i])} for i in order]}
+        scores = self.class_scores(np.asarray(scores, dtype="float64"))
+        order = np.argsort(-scores, kind="stable")[:top]
+        return {"label": class_names[order[0]], "probability": float(scores[order[0]]),
+                "top": [{"label": class_names[i], "class": int(i), "probability": float(scores[i])} for i in order]}
+
+    def class_scores(self, outputs):
+        """A score per class from the model's output row (NumPy or TensorFlow): the output itself."""
+        return outputs
+
+    # --- what an export's outputs say -----------------------------------------------------
+
+    def output_meaning(self, class_names: list[str] | None) -> str:
+        """The model's output in words, for an export's metadata and the README."""
+        return "the probability of each class, in the order of `classes`; they sum to 1"
+
+    def serving_outputs(self, outputs, class_names: list[str]) -> dict:
+        """Outputs a server returns besides the model's: `classes`, every class name ranked by
+        its score (highest first), and `scores`, those scores. TensorFlow ops, so they are
+        part of the exported graph."""
+        import tensorflow as tf
+
+        scores = self.class_scores(outputs)
+        ranked = tf.math.top_k(scores, k=len(class_names))
+        return {"classes": tf.gather(tf.constant(class_names), ranked.indices), "scores": ranked.values}
+
+    def serving_output_notes(self, class_names: list[str] | None) -> list[dict]:
+        n = len(class_names or [])
+        return [{"name": "classes", "shape": [None, n], "dtype": "string",
+                 "means": "every class name, ranked by score, highest first"},
+                {"name": "scores", "shape": [None, n], "dtype": "float32",
+                 "means": "the score of each name in `classes`"}]
 
     # --- checks -----------------------------------------------------------------------------
 
@@ -207,9 +236,21 @@ class Binary(Task):
             )
         return None
 
-    def prediction(self, scores, class_names: list[str], top: int) -> dict:
-        p = float(scores[0])
-        return {"probability": p, "label": class_names[-1] if p >= 0.5 else class_names[0]}
+    def class_scores(self, outputs):
+        """The one sigmoid unit is the probability of the second class (the positive one,
+        label 1); the first class's is 1 - p."""
+        p = outputs[..., 0:1]
+        if type(outputs).__module__.startswith("numpy"):
+            import numpy as np
+
+            return np.concatenate([1 - p, p], axis=-1)
+        import tensorflow as tf
+
+        return tf.concat([1 - p, p], axis=-1)
+
+    def output_meaning(self, class_names: list[str] | None) -> str:
+        negative, positive = class_names
+        return f"the probability of class '{positive}' (label 1); the probability of '{negative}' is 1 - p"
 
 
 class Multiclass(Task):
@@ -282,6 +323,9 @@ class Multilabel(Task):
         shown["labels"] = [name for name, p in zip(class_names, scores) if p >= 0.5]
         return shown
 
+    def output_meaning(self, class_names: list[str] | None) -> str:
+        return "the probability of each label, in the order of `classes`, each on its own (a label applies at p >= 0.5)"
+
 
 class Regression(Task):
     name = "regression"
@@ -302,6 +346,15 @@ class Regression(Task):
 
     def prediction(self, scores, class_names: list[str], top: int) -> dict:
         return {"predictions": [float(v) for v in scores]}
+
+    def output_meaning(self, class_names: list[str] | None) -> str:
+        return "the predicted value of each target, on the targets' own scale"
+
+    def serving_outputs(self, outputs, class_names) -> dict:
+        return {}
+
+    def serving_output_notes(self, class_names) -> list[dict]:
+        return []
 
 
 class Adversarial(Task):
@@ -358,6 +411,15 @@ class Adversarial(Task):
 
     def prediction(self, scores, class_names: list[str], top: int) -> dict:
         raise TypeError("a GAN generates images; it does not predict")
+
+    def output_meaning(self, class_names: list[str] | None) -> str:
+        return "generated images, pixels in [0, 1]"
+
+    def serving_outputs(self, outputs, class_names) -> dict:
+        return {}
+
+    def serving_output_notes(self, class_names) -> list[dict]:
+        return []
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (Binary(), Multiclass(), Multilabel(), Regression(), Adversarial())}

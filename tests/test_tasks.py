@@ -81,7 +81,13 @@ def test_binary_task_needs_exactly_two_classes():
 
 def test_predictions_read_per_task():
     names = ["cat", "dog", "eel"]
-    assert tasks.get("binary").prediction([0.7], names[:2], top=3) == {"probability": 0.7, "label": "dog"}
+    binary = tasks.get("binary")
+    assert binary.prediction([0.7], names[:2], top=3)["label"] == "dog"
+    # The predicted class with *its* probability: 1 - p when the one unit says the first class.
+    low = binary.prediction([0.2], names[:2], top=3)
+    assert (low["label"], low["probability"]) == ("cat", pytest.approx(0.8))
+    assert [(t["label"], t["probability"]) for t in low["top"]] == [("cat", pytest.approx(0.8)), ("dog", pytest.approx(0.2))]
+    assert binary.prediction([0.2], names[:2], top=1)["top"] == low["top"][:1]
     assert tasks.get("regression").prediction([1.5, 2.0], names, top=3) == {"predictions": [1.5, 2.0]}
     top = tasks.get("multiclass").prediction([0.1, 0.6, 0.3], names, top=2)["top"]
     assert [t["label"] for t in top] == ["dog", "eel"]

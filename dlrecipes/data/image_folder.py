@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from dlrecipes.data.files import find_file, is_present
-from dlrecipes.data.pipeline import scaled
+from dlrecipes.data.pipeline import scaled, scaling_notes
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import CLASSES_HELP, FractionSplits, check_training_classes, select_classes, split_arrays
 from dlrecipes.errors import RecipeError
@@ -89,6 +89,13 @@ class ImageFolderSource:
 
     def preprocess(self, x):
         return scaled(x, self.options.divide_by)
+
+    def preprocessing_notes(self) -> list[str]:
+        return scaling_notes(self.options.divide_by)
+
+    def client_info(self) -> dict:
+        """What a client of an export needs: the size and colours images are converted to."""
+        return {"image_size": list(self.options.image_size), "color_mode": self.options.color_mode}
 
     def serving_input(self):
         """(TensorSpec, function) for exports: encoded image bytes to the uint8 batch."""

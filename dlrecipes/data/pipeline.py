@@ -20,6 +20,11 @@ def scaled(x, divide_by: float | None):
     return x / divide_by if divide_by else x
 
 
+def scaling_notes(divide_by: float | None) -> list[str]:
+    """`scaled` in words, for an export's metadata."""
+    return [f"inputs cast to float32 and divided by {divide_by:g}" if divide_by else "inputs cast to float32"]
+
+
 def batched(ds, *, preprocess: Callable, targets: Callable, batch_size: int, cache: bool):
     """Batches of (model inputs, targets) for `evaluate` and validation, in stored order."""
     import tensorflow as tf

@@ -81,6 +81,11 @@ class Source(Protocol):
         """The input transformation (e.g. pixel scaling) applied in the training pipeline and
         again inside an exported model, so a SavedModel takes raw inputs."""
 
+    # Optional, for exports' metadata.json (dlrecipes/export/metadata.py):
+    # `preprocessing_notes() -> list[str]`: `preprocess` in words ("inputs cast to float32
+    # and divided by 255"); `client_info() -> dict`: what a client needs to turn raw
+    # examples into the export's inputs (a table's target and columns, a series' window).
+
 
 _SOURCES: dict[str, tuple[type, type[Section]]] = {}
 

@@ -127,6 +127,11 @@ class CsvSource:
 
         return {name: tf.reshape(value, (-1, 1)) for name, value in x.items()}
 
+    def client_info(self) -> dict:
+        """What a client of an export needs: the target column and each feature column's
+        kind ("numeric", or its categories as seen in training)."""
+        return {"target": self.options.target, "columns": dict(self._columns)}
+
     def baselines(self) -> dict[str, float]:
         """What a model must beat on the test split: the majority class's share
         (classification); the training mean's MAE and a least-squares linear regression's

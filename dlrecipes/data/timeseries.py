@@ -97,6 +97,12 @@ class TimeseriesSource:
     def preprocess(self, x):
         return x  # scale with model.normalize: statistics of the training part, inside the model
 
+    def client_info(self) -> dict:
+        """What a client of an export needs: which column holds the series, how many
+        consecutive values make a window, and how far past its end the prediction lies."""
+        o = self.options
+        return {"column": o.column, "window": o.window, "horizon": o.horizon}
+
     def naive_mae(self) -> float:
         """MAE of predicting each test target as the window's last value."""
         o = self.options
