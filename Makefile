@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine:
-#   make install   create .venv, install dlrecipes and its dependencies (MLflow too, for the tests)
+#   make install   create .venv, install dlrecipes and its dependencies (MLflow and the export runtimes too, for the tests)
 #   make test      run the test suite (offline; set TFDS_DATA_DIR, see README)
 #   make fuzz      fuzz `dlrecipes validate` with 5000 mutated recipes (a few minutes)
 PYTHON ?= python3
@@ -11,7 +11,7 @@ BIN     = $(VENV)/bin
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,mlflow]'
+	$(BIN)/pip install --quiet -e '.[test,mlflow,export]'
 	@# Lists the recipes, and fills the parameter-count cache so later `list`s are instant.
 	$(BIN)/dlrecipes list
 
