@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat
 
 from dlrecipes.data.files import find_file, is_present
-from dlrecipes.data.pipeline import scaled, scaling_notes
+from dlrecipes.data.pipeline import scaled, scaling_layer, scaling_notes
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import (
     CLASSES_HELP,
@@ -107,6 +107,9 @@ class NpzSource:
 
     def preprocess(self, x):
         return scaled(x, self.options.divide_by)
+
+    def keras_preprocess(self, inputs):
+        return scaling_layer(self.options.divide_by)(inputs)
 
     def preprocessing_notes(self) -> list[str]:
         return scaling_notes(self.options.divide_by)

@@ -20,6 +20,15 @@ def scaled(x, divide_by: float | None):
     return x / divide_by if divide_by else x
 
 
+def scaling_layer(divide_by: float | None):
+    """`scaled` as a Keras layer, for exports made of Keras layers (`export.keras_file`):
+    Rescaling casts to float32 and multiplies by 1/divide_by (one rounding from dividing,
+    so outputs differ from training's by float32 round-off, about 1e-7)."""
+    import keras
+
+    return keras.layers.Rescaling(1.0 / divide_by if divide_by else 1.0, name="scaling")
+
+
 def scaling_notes(divide_by: float | None) -> list[str]:
     """`scaled` in words, for an export's metadata."""
     return [f"inputs cast to float32 and divided by {divide_by:g}" if divide_by else "inputs cast to float32"]

@@ -85,6 +85,9 @@ class Source(Protocol):
     # `preprocessing_notes() -> list[str]`: `preprocess` in words ("inputs cast to float32
     # and divided by 255"); `client_info() -> dict`: what a client needs to turn raw
     # examples into the export's inputs (a table's target and columns, a series' window).
+    # For the `.keras` export (dlrecipes/export/keras_file.py): `keras_preprocess(inputs)`,
+    # `preprocess` built of Keras layers on the export's `keras.Input`s (one, or a dict by
+    # column); a source without it cannot go to that format.
 
 
 _SOURCES: dict[str, tuple[type, type[Section]]] = {}

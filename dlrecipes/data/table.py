@@ -127,6 +127,12 @@ class CsvSource:
 
         return {name: tf.reshape(value, (-1, 1)) for name, value in x.items()}
 
+    def keras_preprocess(self, inputs):
+        """`preprocess` of Keras layers: each (batch,) column input to (batch, 1)."""
+        import keras
+
+        return {name: keras.layers.Reshape((1,), name=f"{name}_column")(value) for name, value in inputs.items()}
+
     def client_info(self) -> dict:
         """What a client of an export needs: the target column and each feature column's
         kind ("numeric", or its categories as seen in training)."""

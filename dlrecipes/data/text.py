@@ -84,6 +84,9 @@ class TextSource:
     def preprocess(self, x):
         return x  # strings go to the model's TextVectorization as they are
 
+    def keras_preprocess(self, inputs):
+        return inputs
+
     # -- reading --------------------------------------------------------------------------
 
     @cached_property

@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat
 
-from dlrecipes.data.pipeline import scaled, scaling_notes
+from dlrecipes.data.pipeline import scaled, scaling_layer, scaling_notes
 from dlrecipes.data.registry import Signature, register_source
 from dlrecipes.data.splits import CLASSES_HELP, ClassSelection, Folds, check_training_classes, select_classes
 from dlrecipes.errors import DataUnavailableError, RecipeError, did_you_mean
@@ -315,6 +315,11 @@ class TfdsSource:
         if x.dtype == tf.string:
             return x  # text goes to the model's TextVectorization as it is
         return scaled(x, self.options.divide_by)
+
+    def keras_preprocess(self, inputs):
+        if self.signature().input_dtype == "string":
+            return inputs
+        return scaling_layer(self.options.divide_by)(inputs)
 
     def preprocessing_notes(self) -> list[str]:
         return [] if self.signature().input_dtype == "string" else scaling_notes(self.options.divide_by)

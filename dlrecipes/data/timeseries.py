@@ -97,6 +97,9 @@ class TimeseriesSource:
     def preprocess(self, x):
         return x  # scale with model.normalize: statistics of the training part, inside the model
 
+    def keras_preprocess(self, inputs):
+        return inputs
+
     def client_info(self) -> dict:
         """What a client of an export needs: which column holds the series, how many
         consecutive values make a window, and how far past its end the prediction lies."""
