@@ -814,34 +814,48 @@ def export(
 @app.command()
 @handles_errors
 def predict(
-    run: RunArg,
+    path: Annotated[str, typer.Argument(
+        help="A run (folder, name, or recipe name: its latest complete run), a SavedModel version folder, "
+             "an .onnx, .tflite or .keras file, or an export's folder.", metavar="PATH")],
     files: Annotated[Optional[list[Path]], typer.Argument(
-        help="Image files (PNG, JPEG, GIF, BMP); for a text model, files of one text per line ('-': stdin).")] = None,
+        help="Inputs, as the model reads them: image files (PNG, JPEG, GIF, BMP); text files, one text per line "
+             "('-': stdin); CSV files with the training columns (the target column too: its metric is printed); "
+             "a CSV of a series' consecutive values (one prediction per window); .npy arrays.",
+        metavar="INPUT", show_default=False)] = None,
     text: Annotated[Optional[list[str]], typer.Option("--text", help="A text to classify (text models; repeatable).")] = None,
     top: Annotated[int, typer.Option(help="Classes shown per input.", min=1)] = 3,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
-    """Predict with a run's model on image files or texts, preprocessed as in training."""
-    from dlrecipes.predict import predict_files
-    from dlrecipes.runs import find_run
+    """Predict with a run or any export of it: the inputs read and preprocessed as in training."""
+    from dlrecipes.predict import open_model, predict as predict_with
 
-    results = predict_files(find_run(run, _runs_dir(runs_dir)), files or [], top=top, texts=text)
+    result = predict_with(open_model(path, _runs_dir(runs_dir)), files or [], texts=text, top=top)
     if as_json:
-        return _print_json(results)
+        return _print_json(result)
+    rows = result["predictions"]
     table = _plain_table()
     table.add_column("input", no_wrap=True)
     table.add_column("prediction")
-    for result in results:
-        if "top" in result:
-            shown = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top"])
-        elif "label" in result:
-            shown = f"{result['label']} (p={result['probability']:.3f})"
+    answers = any("target" in row for row in rows)
+    if answers:
+        table.add_column("target")
+    for row in rows:
+        if "top" in row:
+            shown = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in row["top"])
+            if "labels" in row:  # multi-label: each label at p >= 0.5 applies
+                shown += f"  (labels: {', '.join(row['labels']) or 'none'})"
         else:
-            shown = ", ".join(f"{v:.4g}" for v in result["predictions"])
-        shown_input = result.get("file") or _shorten(result["text"], 60)
-        table.add_row(_esc(shown_input), _esc(shown))
+            shown = ", ".join(f"{v:.4g}" for v in row["predictions"])
+        target = row.get("target", "")
+        cells = [_esc(_shorten(row["text"], 60) if "text" in row else row["input"]), _esc(shown)]
+        table.add_row(*cells, *([_esc(target if isinstance(target, str) else f"{target:.4g}")] if answers else []))
     out.print(table)
+    for name, value in result.get("metrics", {}).items():
+        if name != "examples":
+            out.print(f"[bold]{_esc(name)}[/] {value:.4f} over the {result['metrics']['examples']:,} inputs with a target")
+    for note in result["notes"]:
+        err.print(f"[yellow]note:[/] {_esc(note)}")
 
 
 @app.command()

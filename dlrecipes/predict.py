@@ -1,77 +1,120 @@
-"""Predictions of a run's model on image files or texts, through the same preprocessing as training.
+"""`dlrecipes predict PATH INPUT...`: a model's predictions on files, from a run or any export of it.
 
-Image models read each file as one image. Text models (raw-string inputs) read each
-non-empty line of each file as one text (`-` is standard input), plus any `--text`.
+PATH is a run (its folder, its name, or a recipe name: its latest complete run), a
+SavedModel version folder, an `.onnx`, `.tflite` or `.keras` file, or an export's format
+folder. Each is opened as its metadata and an engine (`export.opening`): the metadata says
+how to read the inputs (`predict_inputs`) and what the outputs mean, so an export copied
+alone to another machine predicts as the run does. Where the inputs carry the answers (a
+table's target column, a series' later values), the task's main metric is computed over
+them too (`reports`, as `evaluate` computes it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from dlrecipes import runs
-from dlrecipes.data import source_of
 from dlrecipes.errors import RecipeError
 
+BATCH = 256  # examples per call of the engine: bounded memory whatever the number of rows
 
-def load_image(path: Path, shape: tuple[int, ...]):
-    """An image file as a uint8 array of the model's input shape (resized, channels matched)."""
-    import tensorflow as tf
 
+def open_model(ref: str, runs_dir: Path):
+    """The run or export `ref` names, opened (`export.opening.Opened`)."""
+    from dlrecipes import runs
+    from dlrecipes.export.formats import FORMATS
+    from dlrecipes.export.opening import exports_in, is_export, open_export, open_run
+
+    path = Path(ref)
+    if is_export(path):
+        return open_export(path)
+    if path.is_file() and path.name == "model.keras" and runs.is_run(path.parent):
+        return open_run(runs.find_run(str(path.parent), runs_dir))  # a run's own model file: the run
+    suffixes = ", ".join(sorted(f.suffix for f in FORMATS.values() if f.suffix))
+    if path.is_file():
+        raise RecipeError(f"'{ref}' is neither a run nor a model file dlrecipes reads ({suffixes or 'none'}).",
+                          where=ref, fix="give a run, a SavedModel version folder, or an exported model file")
     try:
-        image = tf.io.decode_image(tf.io.read_file(str(path)), expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
-        raise RecipeError(
-            f"cannot read '{path}' as an image: {err.message.splitlines()[0]}",
-            where=str(path),
-            fix="give PNG, JPEG, GIF or BMP files",
-        ) from None
-    height, width, channels = shape
-    if image.shape[-1] != channels:
-        image = tf.image.rgb_to_grayscale(image[..., :3]) if channels == 1 else tf.image.grayscale_to_rgb(image[..., :1])
-    if image.shape[:2] != (height, width):
-        image = tf.cast(tf.round(tf.image.resize(image, (height, width))), tf.uint8)
-    return image.numpy()
+        run = runs.find_run(ref, runs_dir)
+    except RecipeError:
+        inside = exports_in(path) if path.is_dir() else []
+        if inside:
+            raise RecipeError(f"'{ref}' is a model folder holding {len(inside)} export(s): "
+                              f"{', '.join(p.name for p in inside)}.", where=ref,
+                              fix=f"predict from one of them, e.g. dlrecipes predict {inside[-1]} ...") from None
+        if path.suffix and not path.exists():  # 'model.onnx' mistyped, more likely than a run name with a dot
+            raise RecipeError(f"no such file or run: {ref}.", where=ref,
+                              fix=f"check the path; a model file ends in {suffixes or 'a format suffix'}") from None
+        raise
+    return open_run(run)
 
 
-def predict_files(run: Path, files: list[Path], top: int = 3, texts: list[str] | None = None) -> list[dict]:
-    import keras
+def task_of(meta: dict):
+    from dlrecipes import tasks
+
+    if meta.get("task") not in tasks.TASKS:
+        raise RecipeError(f"the model's task '{meta.get('task')}' is not one this version of dlrecipes knows.",
+                          fix="upgrade dlrecipes")
+    return tasks.get(meta["task"])
+
+
+def predict(opened, files: list[Path], texts: list[str] | None = None, top: int = 3) -> dict:
+    """{"model": what was opened, "predictions": one per example, "metrics": over the
+    examples whose answer is known (only where some is), "notes": [...]}."""
+    from dlrecipes import predict_inputs
+
+    meta = opened.meta
+    task = task_of(meta)
+    if task.generative:
+        raise RecipeError("a GAN generates images; it does not predict.",
+                          fix=f"use `dlrecipes sample {(meta.get('run') or {}).get('name') or 'RUN'}` with its run")
+    examples = predict_inputs.read(meta, files, texts or [])
+    outputs = _outputs(opened, examples, task.output_name)
+    classes = meta.get("classes") or []
+    predictions = []
+    for i, (where, scores) in enumerate(zip(examples.where, outputs)):
+        shown = {"input": where, **(examples.shown[i] if examples.shown else {})}
+        shown.update(task.prediction(scores, classes, top))
+        if examples.targets is not None and examples.targets[i] is not None:
+            shown["target"] = examples.targets[i]
+        predictions.append(shown)
+    result = {"model": _described(opened), "predictions": predictions, "notes": examples.notes}
+    metrics = _metrics(task, classes, outputs, examples.targets)
+    if metrics is not None:
+        result["metrics"] = metrics
+    return result
+
+
+def _outputs(opened, examples, name: str):
+    """The engine's `name` output for every example, called in batches of BATCH."""
     import numpy as np
 
-    missing = [str(f) for f in files if str(f) != "-" and not f.is_file()]
-    if missing:
-        raise RecipeError(f"no such file: {', '.join(missing)}.", fix="check the paths")
-    if not files and not texts:
-        raise RecipeError("nothing to predict on.", fix="give files (or, for a text model, --text)")
-    recipe, signature, model = runs.load_trained(run)
-    if recipe.task.problem.generative:
-        raise RecipeError("a GAN run generates images; it does not predict.", fix=f"use `dlrecipes sample {run.name}`")
-    if signature.input_dtype == "string":
-        examples = [(f"{f}:{n}", line) for f in files for n, line in enumerate(read_lines(f), start=1)]
-        examples += [(f"--text {i}", text) for i, text in enumerate(texts or [], start=1)]
-        inputs = np.array([text for _, text in examples], dtype=object)
-    elif texts:
-        raise RecipeError("--text is for text models; this run's model reads images.", fix="give image files")
-    elif len(signature.input_shape) != 3:
-        raise RecipeError(
-            f"`predict` reads image files or text; this run's model takes inputs of shape {signature.input_shape}.",
-            fix="export the run and call its serving signature with your inputs",
-        )
-    else:
-        examples = [(str(f), None) for f in files]
-        inputs = np.stack([load_image(f, signature.input_shape) for f in files])
-    outputs = keras.ops.convert_to_numpy(model(source_of(recipe).preprocess(inputs), training=False))
-    names = signature.class_names or [str(i) for i in range(signature.num_outputs)]
-    results = []
-    for (where, text), scores in zip(examples, outputs):
-        result = {"file": where} if text is None else {"input": where, "text": text}
-        result.update(recipe.task.problem.prediction(scores, names, top))
-        results.append(result)
-    return results
+    found = []
+    for start in range(0, len(examples), BATCH):
+        batch = {key: value[start:start + BATCH] for key, value in examples.inputs.items()}
+        returned = opened.engine(batch)
+        if name not in returned:
+            raise RecipeError(f"'{opened.where}' returned no '{name}' output (it returned: "
+                              f"{', '.join(returned) or 'nothing'}).", where=opened.where,
+                              fix="export the run again with `dlrecipes export RUN`")
+        found.append(np.asarray(returned[name], dtype="float64").reshape(len(next(iter(batch.values()))), -1))
+    return np.concatenate(found)
 
 
-def read_lines(path: Path) -> list[str]:
-    """The non-empty lines of a text file (`-`: standard input)."""
-    import sys
+def _metrics(task, classes: list[str], outputs, targets) -> dict | None:
+    """The task's main metric (accuracy, MAE, ...) over the examples with a known answer."""
+    import numpy as np
 
-    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
+    from dlrecipes import reports
+
+    known = [i for i, target in enumerate(targets or []) if target is not None]
+    if not known or task.report is None:
+        return None
+    answers = np.array([classes.index(targets[i]) if task.has_classes else targets[i] for i in known])
+    report, _ = reports.compute(task.report, answers, outputs[known], classes or None)
+    return {"examples": len(known), task.main_metric: report[task.main_metric]}
+
+
+def _described(opened) -> dict:
+    meta = opened.meta
+    return {"path": opened.where, "format": meta.get("format"), "quantization": meta.get("quantization"),
+            "recipe": (meta.get("recipe") or {}).get("name"), "task": meta.get("task"), "reads": meta.get("reads")}

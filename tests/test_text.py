@@ -165,7 +165,7 @@ def test_sms_spam_lstm_trains_and_its_export_takes_raw_strings(tmp_path):
     predicted = invoke("predict", str(run), "--text", "WINNER! claim your free prize now, call 09061701461",
                     "--text", "see you at home later", "--json")
     assert predicted.returncode == 0, predicted.stderr
-    assert [r["label"] for r in json.loads(predicted.stdout)] == ["spam", "ham"]
+    assert [r["label"] for r in json.loads(predicted.stdout)["predictions"]] == ["spam", "ham"]
 
     exported = invoke("export", str(run), "--out", str(tmp_path / "exports"))
     assert exported.returncode == 0, exported.stderr

@@ -170,7 +170,7 @@ def test_predict_reads_image_files(trained_run, tmp_path):
     rgb.write_bytes(tf.io.encode_png(np.repeat(np.kron(images[0], np.ones((2, 2, 1), "uint8")), 3, -1)).numpy())
     result = invoke("predict", str(trained_run), *files, str(rgb), "--json")
     assert result.returncode == 0, result.stderr
-    predictions = json.loads(result.stdout)
+    predictions = json.loads(result.stdout)["predictions"]
     guessed = [int(p["top"][0]["label"]) for p in predictions[:8]]
     assert sum(g == l for g, l in zip(guessed, labels)) >= 6  # a 2-epoch model on 4k images
     assert predictions[8]["top"][0]["label"] == predictions[0]["top"][0]["label"]

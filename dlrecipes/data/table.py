@@ -134,9 +134,10 @@ class CsvSource:
         return {name: keras.layers.Reshape((1,), name=f"{name}_column")(value) for name, value in inputs.items()}
 
     def client_info(self) -> dict:
-        """What a client of an export needs: the target column and each feature column's
-        kind ("numeric", or its categories as seen in training)."""
-        return {"target": self.options.target, "columns": dict(self._columns)}
+        """What a client of an export needs besides the feature columns (which the run's
+        signature records: `Signature.columns`): the target column. From the options alone,
+        so a run exports and predicts without its data file."""
+        return {"target": self.options.target}
 
     def baselines(self) -> dict[str, float]:
         """What a model must beat on the test split: the majority class's share

@@ -52,7 +52,7 @@ def build(served, fmt: str, quantization: str | None, *, encoded_images: bool, c
         "inputs": served.inputs(encoded_images),
         "outputs": served.outputs(class_outputs),
         "preprocessing": served.preprocessing(),
-        "source": {} if served.task.generative else dict(getattr(served.source, "client_info", dict)()),
+        "source": served.client_info(),
         "versions": versions(PACKAGES.get(fmt, ())),
         "exported": runs.utc_now(),
     }

@@ -1,9 +1,11 @@
 """Open what `predict` is pointed at - a run, a SavedModel folder, an `.onnx`, `.tflite` or
-`.keras` file - as its metadata and an engine (numpy inputs in, numpy outputs out).
+`.keras` file, or a format's export folder - as its metadata and an engine (numpy inputs in,
+numpy outputs out).
 
 An export needs nothing but itself: the metadata inside the `.onnx` / `.tflite` file, or
 the `metadata.json` beside the model, says what the inputs are and what the outputs mean.
-A run is served through the same function its exports are made from.
+A run is served through the same function its exports are made from, so a run and each of
+its exports give the same predictions.
 """
 
 from __future__ import annotations
@@ -24,12 +26,25 @@ class Opened:
 
 
 def is_export(path: Path) -> bool:
-    """Whether `path` is an export rather than a run reference."""
+    """Whether `path` is an export rather than a run reference: a model file of a registered
+    format, a SavedModel folder, or a folder holding a model file (`model.onnx`, ...). A run
+    folder holds a `model.keras` too, and is not one."""
+    from dlrecipes import runs
     from dlrecipes.export.savedmodel import is_saved_model
 
     if path.is_file():
         return format_of_file(path) is not None
-    return path.is_dir() and (is_saved_model(path) or _model_file(path) is not None)
+    if not path.is_dir() or runs.is_run(path):
+        return False
+    return is_saved_model(path) or _model_file(path) is not None
+
+
+def exports_in(folder: Path) -> list[Path]:
+    """The exports directly inside `folder` (a model folder: its versions, its format folders)."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and is_export(p))
+    except OSError:
+        return []
 
 
 def _model_file(folder: Path) -> Path | None:
@@ -40,6 +55,7 @@ def _model_file(folder: Path) -> Path | None:
 
 
 def open_export(path: Path) -> Opened:
+    """An export (see `is_export`) with its metadata; a RecipeError when it has none."""
     from dlrecipes.export.savedmodel import is_saved_model
 
     if path.is_dir() and not is_saved_model(path):
@@ -62,6 +78,7 @@ def open_export(path: Path) -> Opened:
 
 
 def open_run(run: Path) -> Opened:
+    """A complete run, served as its exports are (raw inputs in, the preprocessing inside)."""
     import numpy as np
     import tensorflow as tf
 
@@ -76,4 +93,4 @@ def open_run(run: Path) -> Opened:
         fed = {k: tf.constant(v) for k, v in inputs.items()} if table else tf.constant(inputs[INPUT_NAME])
         return {name: np.asarray(value) for name, value in serve(fed).items()}
 
-    return Opened(meta, engine, run.name)
+    return Opened(meta, engine, shown_path(str(run)))

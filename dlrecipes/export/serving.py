@@ -82,6 +82,17 @@ class Served:
             return specs
         return specs[INPUT_NAME]
 
+    def client_info(self) -> dict:
+        """How a client turns raw examples into the inputs (the source's `client_info`: a
+        series' window, an image folder's size), with a table's columns as the run recorded
+        them: the model was built on those, and the data file may have changed or be absent."""
+        if self.task.generative:
+            return {}
+        info = dict(getattr(self.source, "client_info", dict)())
+        if self.signature.columns:
+            info["columns"] = dict(self.signature.columns)
+        return info
+
     # --- the function -------------------------------------------------------------------
 
     def function(self, encoded_images: bool = False, class_outputs: bool = False):

@@ -1,0 +1,364 @@
+"""`predict` from a run and from every export of it, each export copied alone into an empty
+folder and read in a process that never saw the run: the same predictions, whatever PATH is.
+
+Four tiny real runs: mnist-dnn (images), pima-diabetes-dnn (a binary table), melbourne-temp-lstm
+(windows of a series, regression) and an image-folder CNN (an export that decodes the files
+itself). Every registered format is covered (`export.FORMATS`), skipping only those whose
+`problems()` refuse the model, so a format added later is checked here without an edit.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, invoke
+
+RAW = Path(os.environ["DLRECIPES_DATA_DIR"])
+PIMA = RAW / "pima_indians_diabetes" / "pima-indians-diabetes.csv"
+TEMPERATURES = RAW / "daily_min_temperatures" / "daily-min-temperatures.csv"
+WINDOW = 10  # the series run's window: shorter than the recipe's 30, for a faster LSTM
+
+
+def trained(tmp_path_factory, *args) -> Path:
+    runs_dir = tmp_path_factory.mktemp("runs")
+    result = invoke("train", *args, "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    (run,) = list(runs_dir.iterdir())
+    return run
+
+
+@pytest.fixture(scope="module")
+def mnist_case(trained_run, tmp_path_factory):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    folder = tmp_path_factory.mktemp("digits")
+    images, _ = tfds.as_numpy(tfds.load("mnist", split="test[:6]", as_supervised=True, batch_size=-1))
+    files = []
+    for i, image in enumerate(images):
+        files.append(folder / f"digit{i}.png")
+        files[-1].write_bytes(tf.io.encode_png(image).numpy())
+    rgb = folder / "rgb-large.jpg"  # colour, JPEG and twice the size: converted and resized
+    rgb.write_bytes(tf.io.encode_jpeg(np.repeat(np.kron(images[0], np.ones((2, 2, 1), "uint8")), 3, -1)).numpy())
+    return trained_run, [str(f) for f in [*files, rgb]]
+
+
+@pytest.fixture(scope="module")
+def pima_run(tmp_path_factory):
+    return trained(tmp_path_factory, "pima-diabetes-dnn", "--epochs", "1", "--set", "train.batch_size=128")
+
+
+@pytest.fixture(scope="module")
+def pima_case(pima_run, tmp_path_factory):
+    rows = tmp_path_factory.mktemp("rows") / "rows.csv"
+    rows.write_text("\n".join(PIMA.read_text().splitlines()[:41]) + "\n")  # the header and 40 rows
+    return pima_run, [str(rows)]
+
+
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory):
+    return trained(tmp_path_factory, "melbourne-temp-lstm", "--epochs", "1", "--set", f"data.window={WINDOW}",
+                   "--set", "model.units=[8]", "--set", "train.batch_size=256")
+
+
+@pytest.fixture(scope="module")
+def series_case(series_run, tmp_path_factory):
+    series = tmp_path_factory.mktemp("series") / "days.csv"
+    series.write_text("\n".join(TEMPERATURES.read_text().splitlines()[:25]) + "\n")  # the header and 24 days
+    return series_run, [str(series)]
+
+
+@pytest.fixture(scope="module")
+def folder_case(tmp_path_factory):
+    import tensorflow as tf
+    import yaml
+
+    root = tmp_path_factory.mktemp("folders")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cats", "dogs", "owls"]):
+        (root / "images" / name).mkdir(parents=True)
+        for i in range(8):
+            image = np.full((12, 10, 3), 80 * c, np.uint8) + rng.integers(0, 40, (12, 10, 3), dtype=np.uint8)
+            (root / "images" / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    (root / "folders.yaml").write_text(yaml.safe_dump({
+        "description": "image folders", "task": {"type": "multiclass"},
+        "data": {"source": "image_folder", "path": str(root / "images"), "image_size": [8, 8],
+                 "color_mode": "grayscale"},
+        "model": {"arch": "cnn", "blocks": [[4]], "dense": [8]}, "train": {"epochs": 1, "batch_size": 8}}))
+    run = trained(tmp_path_factory, str(root / "folders.yaml"))
+    from PIL import Image
+
+    gif = root / "owl.gif"  # GIF decoders make no grayscale: converted before the export sees it
+    Image.open(root / "images" / "owls" / "0.png").save(gif)
+    return run, [str(root / "images" / "cats" / "0.png"), str(root / "images" / "dogs" / "1.png"), str(gif)]
+
+
+def predicted(*args) -> dict:
+    """`dlrecipes predict ARGS --json`, in this process."""
+    result = invoke("predict", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# --- every export, alone, predicts as the run ----------------------------------------------
+
+ALONE = textwrap.dedent("""
+    # `dlrecipes predict COPY INPUTS --json` for each copy, in this one process: it never
+    # loaded a run, its folder is empty, and the runs and data folders it is told are empty.
+    import json, sys
+    from typer.testing import CliRunner
+    from dlrecipes.cli import app
+    found = {}
+    for copy, inputs in json.loads(sys.argv[1]).items():
+        result = CliRunner().invoke(app, ["predict", copy, *inputs, "--top", "10", "--json"])
+        found[copy] = {"rc": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+    print(json.dumps(found))
+""")
+CASES = ("mnist", "pima", "series", "folder")
+
+
+def exported_alone(run: Path, out: Path, encoded_only: bool = False, quantized: bool = False):
+    """(each export copied alone into an empty folder, the formats that refused the model).
+    A single-file format's file is also copied without its metadata.json, where it embeds
+    it. `quantized`: each quantization of each format too (where `problems()` allow it)."""
+    from dlrecipes.export import FORMATS
+    from dlrecipes.export.serving import Served
+
+    served = Served.load(run)
+    chosen = [f for f in FORMATS.values() if f.encoded_images or not encoded_only]
+    refused = [f.name for f in chosen if f.problems(served, None)]
+    able = [f for f in chosen if f.name not in refused]
+    asked = [[a for f in able for a in ("--format", f.name)]]
+    if quantized:
+        asked += [["--format", f.name, "--quantize", q] for f in able for q in f.quantizations if not f.problems(served, q)]
+    copies, formats = [], []
+    for args in asked:
+        result = invoke("export", str(run), *args, "--out", str(out / "exports"), "--json")
+        assert result.returncode == 0, result.stderr
+        for written in json.loads(result.stdout)["exports"]:
+            fmt, folder = FORMATS[written["format"]], Path(written["path"])
+            formats.append(fmt.name)
+            alone = out / "alone" / folder.name
+            alone.mkdir(parents=True)
+            shutil.copytree(folder, alone / folder.name)
+            copies.append(str(alone / folder.name))
+            if fmt.file_name and fmt.embedded(folder / fmt.file_name):
+                (alone / "file").mkdir()
+                copies.append(str(shutil.copy(folder / fmt.file_name, alone / "file" / fmt.file_name)))
+    assert sorted(set(formats)) == sorted(f.name for f in able)
+    return copies, refused
+
+
+@pytest.fixture(scope="module")
+def alone(request, tmp_path_factory):
+    """case -> (the run's predictions, {copy of an export: its predictions}, formats refused).
+    Every copy of every case is predicted in one fresh process: one TensorFlow start, not one per copy."""
+    out = tmp_path_factory.mktemp("alone")
+    cases, asked = {}, {}
+    for case in CASES:
+        run, inputs = request.getfixturevalue(f"{case}_case")
+        # The folder model: the formats that decode files themselves (the others take pixels, as mnist's).
+        copies, refused = exported_alone(run, out / case, encoded_only=case == "folder", quantized=case == "mnist")
+        cases[case] = (predicted(str(run), *inputs, "--top", "10"), copies, refused)
+        asked.update({copy: inputs for copy in copies})
+    empty = out / "empty"
+    for name in ("cwd", "runs", "data"):
+        (empty / name).mkdir(parents=True)
+    env = {**os.environ, "DLRECIPES_RUNS_DIR": str(empty / "runs"), "DLRECIPES_DATA_DIR": str(empty / "data"),
+           "TFDS_DATA_DIR": str(empty / "data"), "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", ALONE, json.dumps(asked)], cwd=empty / "cwd", env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    return {case: (expected, {copy: found[copy] for copy in copies}, refused)
+            for case, (expected, copies, refused) in cases.items()}
+
+
+def assert_same(got: dict, expected: dict, where: str, quantized: bool = False) -> None:
+    """The same predictions: every probability (or value) within 1e-5 and the same classes
+    predicted; for a quantized model (float16 weights, int8 calibrated on training images),
+    within 0.1 and all classes but one."""
+    tolerance = 0.1 if quantized else 1e-5
+    assert len(got["predictions"]) == len(expected["predictions"]), where
+    differ = 0
+    for g, e in zip(got["predictions"], expected["predictions"]):
+        assert g["input"] == e["input"] and g.get("target") == e.get("target"), where
+        if "top" in e:
+            differ += g["label"] != e["label"]
+            assert {t["label"]: t["probability"] for t in g["top"]} == pytest.approx(
+                {t["label"]: t["probability"] for t in e["top"]}, abs=tolerance), (where, g["input"])
+        else:
+            assert g["predictions"] == pytest.approx(e["predictions"], rel=tolerance, abs=tolerance), (where, g["input"])
+    assert differ <= quantized, where
+    if not quantized:
+        assert got.get("metrics", {}) == pytest.approx(expected.get("metrics", {}), abs=1e-5), where
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_export_copied_alone_predicts_as_the_run(case, alone):
+    expected, found, refused = alone[case]
+    assert expected["model"]["format"] == "run"
+    assert found, f"no format takes {case} (refused by {refused})"
+    for copy, result in found.items():
+        assert result["rc"] == 0, (copy, result["stderr"])
+        got = json.loads(result["stdout"])
+        assert got["model"]["format"] != "run"
+        assert_same(got, expected, copy, quantized=got["model"]["quantization"] is not None)
+
+
+# --- what each kind of input reads ----------------------------------------------------------
+
+
+def test_image_files_are_converted_to_the_models_input(mnist_case):
+    import tensorflow_datasets as tfds
+
+    run, files = mnist_case
+    _, labels = tfds.as_numpy(tfds.load("mnist", split="test[:6]", as_supervised=True, batch_size=-1))
+    result = predicted(str(run), *files, "--top", "2")
+    rows = result["predictions"]
+    assert [row["input"] for row in rows] == files
+    assert sum(int(row["label"]) == label for row, label in zip(rows, labels)) >= 4  # 2 epochs on 4k images
+    assert rows[-1]["label"] == rows[0]["label"]  # the colour JPEG twice the size is digit 0 again
+    assert all(len(row["top"]) == 2 and row["probability"] == row["top"][0]["probability"] >= row["top"][1]["probability"]
+               for row in rows)
+    assert "metrics" not in result  # image files carry no answers
+
+
+def test_rows_with_the_target_column_print_its_accuracy(pima_case, tmp_path, monkeypatch):
+    run, (rows,) = pima_case
+    monkeypatch.setenv("DLRECIPES_DATA_DIR", str(tmp_path))  # the run's columns are its own: no data file needed
+    monkeypatch.chdir(tmp_path)
+    result = predicted(str(run), rows)
+    predictions = result["predictions"]
+    truth = [line.split(",")[-1] for line in Path(rows).read_text().splitlines()[1:]]
+    assert [p["target"] for p in predictions] == truth and len(truth) == 40
+    assert [p["input"] for p in predictions[:2]] == [f"{rows}, line 2", f"{rows}, line 3"]
+    for p in predictions:  # the predicted class with its own probability
+        assert p["probability"] >= 0.5 and p["probability"] == max(t["probability"] for t in p["top"])
+    right = sum(p["label"] == t for p, t in zip(predictions, truth))
+    assert result["metrics"] == {"examples": 40, "accuracy": pytest.approx(right / 40)}
+
+    shown = invoke("predict", str(run), rows)
+    assert shown.returncode == 0, shown.stderr
+    assert f"accuracy {right / 40:.4f} over the 40 inputs with a target" in shown.stdout
+
+    # No target, the columns in another order, a column the model does not take: the same
+    # predictions, no metric, the extra column named in a note.
+    header, *lines = Path(rows).read_text().splitlines()
+    names = header.split(",")
+    order = [*reversed(names[:-1])]
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([",".join([*order, "clinic"]), *(
+        ",".join([*(dict(zip(names, line.split(",")))[n] for n in order), "north"]) for line in lines)]) + "\n")
+    again = predicted(str(run), str(shuffled))
+    assert "metrics" not in again and all("target" not in p for p in again["predictions"])
+    assert [p["top"] for p in again["predictions"]] == [p["top"] for p in predictions]
+    assert again["notes"] == [f"{shuffled}: column clinic ignored (not a feature of the model)"]
+
+
+def test_a_series_gives_one_prediction_per_full_window(series_case, tmp_path):
+    run, (series,) = series_case
+    values = [float(line.split(",")[1]) for line in Path(series).read_text().splitlines()[1:]]
+    result = predicted(str(run), series)
+    predictions = result["predictions"]
+    assert len(predictions) == len(values) - WINDOW + 1  # every full window, the last with no answer yet
+    assert predictions[0]["input"] == f"{series}, values 1-{WINDOW}"
+    assert [p.get("target") for p in predictions] == [*values[WINDOW:], None]  # horizon 1: the next day
+    errors = [abs(p["predictions"][0] - p["target"]) for p in predictions[:-1]]
+    assert result["metrics"] == {"examples": len(errors), "mae": pytest.approx(np.mean(errors), rel=1e-5)}
+
+    plain = tmp_path / "plain.txt"  # one number per line, no header: the same windows
+    plain.write_text("\n".join(str(v) for v in values) + "\n")
+    again = predicted(str(run), str(plain))
+    assert [p["predictions"] for p in again["predictions"]] == [p["predictions"] for p in predictions]
+
+
+def test_arrays_are_read_as_examples(mnist_case, tmp_path):
+    import tensorflow_datasets as tfds
+
+    run, files = mnist_case
+    images, _ = tfds.as_numpy(tfds.load("mnist", split="test[:6]", as_supervised=True, batch_size=-1))
+    np.save(tmp_path / "digits.npy", images[..., 0])  # (6, 28, 28): the channel axis is added
+    from_array = predicted(str(run), str(tmp_path / "digits.npy"))["predictions"]
+    from_files = predicted(str(run), *files[:6])["predictions"]
+    assert [p["input"] for p in from_array] == [f"{tmp_path / 'digits.npy'}[{i}]" for i in range(6)]
+    assert [p["top"] for p in from_array] == [p["top"] for p in from_files]  # PNGs are lossless
+
+
+# --- bad input: one message, exit 2 ---------------------------------------------------------
+
+
+def refused(*args) -> str:
+    result = invoke("predict", *args)
+    assert result.returncode == 2, (args, result.stdout, result.stderr)
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_bad_inputs_are_one_clear_message(mnist_case, pima_case, series_case, tmp_path):
+    mnist, (digit, *_) = mnist_case
+    pima, (rows,) = pima_case
+    series_run, (series,) = series_case
+    header, first, *_ = Path(rows).read_text().splitlines()
+
+    def write(name: str, text: str) -> str:
+        (tmp_path / name).write_text(text)
+        return str(tmp_path / name)
+
+    assert "no column glucose" in refused(str(pima), write("few.csv", header.replace("glucose", "sugar") + "\n" + first))
+    fat = ",".join("fat" if name == "bmi" else cell for name, cell in zip(header.split(","), first.split(",")))
+    assert "line 3 of" in refused(str(pima), write("word.csv", f"{header}\n{first}\n{fat}\n"))
+    assert "column 'bmi' holds 'fat', not a (finite) number" in refused(str(pima), str(tmp_path / "word.csv"))
+    assert "line 3" in refused(str(pima), write("ragged.csv", f"{header}\n{first}\n1,2\n"))
+    assert "no rows under its header" in refused(str(pima), write("header.csv", header + "\n"))
+    assert "is empty" in refused(str(pima), write("empty.csv", ""))
+    assert "'-' (standard input) is for text models" in refused(str(pima), "-")
+    assert "fewer than one window" in refused(str(series_run), write("short.csv", "Temp\n1\n2\n3\n"))
+    assert "no column 'Temp'" in refused(str(series_run), write("other.csv", "Date,Rain\n1,2\n"))
+    assert "'Temp' holds 'warm'" in refused(str(series_run), write("warm.csv", "Temp\n" + "1\n" * 12 + "warm\n"))
+
+    assert "cannot read" in refused(str(mnist), write("not-an-image.png", "hello"))
+    assert "no such file" in refused(str(mnist), str(tmp_path / "nope.png"))
+    assert "nothing to predict on" in refused(str(mnist))
+    assert "--text is for text models" in refused(str(mnist), "--text", "hello")
+    np.save(tmp_path / "wide.npy", np.zeros((2, 28, 29), "uint8"))
+    assert "shape (2, 28, 29)" in refused(str(mnist), str(tmp_path / "wide.npy"))
+    np.save(tmp_path / "scaled.npy", np.zeros((2, 28, 28, 1), "float32"))
+    assert "float32 values; the model takes integers 0-255" in refused(str(mnist), str(tmp_path / "scaled.npy"))
+    assert "cannot read" in refused(str(mnist), write("broken.npy", "not numpy"))
+
+    exports = tmp_path / "exports"
+    assert invoke("export", str(mnist), "--out", str(exports)).returncode == 0
+    assert "model folder holding 1 export(s): 1" in refused(str(exports / "mnist-dnn"), digit)
+    bare = tmp_path / "bare"
+    shutil.copytree(exports / "mnist-dnn" / "1", bare)
+    (bare / "metadata.json").unlink()
+    assert "carries no dlrecipes metadata" in refused(str(bare), digit)
+    assert "no such file" in refused(str(tmp_path / "model.onnx"), digit)
+    assert "neither a run nor a model file" in refused(write("model.bin", "x"), digit)
+
+
+def test_a_text_model_reads_lines_stdin_and_text(tmp_path):
+    """The reader for texts, without a text run (test_text.py trains one): a run's metadata
+    is all a reader sees."""
+    from dlrecipes.errors import RecipeError
+    from dlrecipes.predict_inputs import read
+
+    meta = {"reads": "text", "inputs": [{"name": "inputs", "shape": [None], "dtype": "string"}], "source": {}}
+    (tmp_path / "texts.txt").write_text("first text\n\n  \nsecond one\n")
+    examples = read(meta, [tmp_path / "texts.txt"], ["third"])
+    assert examples.where == [f"{tmp_path / 'texts.txt'}:1", f"{tmp_path / 'texts.txt'}:4", "--text 1"]
+    assert list(examples.inputs["inputs"]) == ["first text", "second one", "third"]
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(RecipeError, match="has no text"):
+        read(meta, [tmp_path / "blank.txt"], [])
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(RecipeError, match="not UTF-8"):
+        read(meta, [tmp_path / "binary.txt"], [])
