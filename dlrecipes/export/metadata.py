@@ -28,7 +28,7 @@ PACKAGES = {
     "savedmodel": ("tensorflow", "keras"),
     "keras": ("keras", "tensorflow"),
     "onnx": ("tensorflow", "keras", "tf2onnx", "onnx"),
-    "litert": ("tensorflow", "keras"),
+    "litert": ("tensorflow", "keras", "ai-edge-litert"),
 }
 
 
