@@ -94,7 +94,9 @@ def export_run(run: Path, out_dir: Path, formats: list[str] | None = None, quant
     problems = {fmt.name: fmt.problems(served, quant) for fmt, quant, _ in targets}
     refused = {name: found for name, found in problems.items() if found}
     if refused and not everything:
-        able = [fmt.name for fmt in FORMATS.values() if not fmt.problems(served, None)]
+        able = [fmt.name if fmt.name not in refused or quantization is None
+                else f"{fmt.name} without --quantize {quantization}"
+                for fmt in FORMATS.values() if not fmt.problems(served, None)]
         why = " ".join(f"{name}: {'; '.join(found)}." for name, found in refused.items())
         raise RecipeError(f"cannot export '{run.name}' to {', '.join(refused)}. {why}", where="--format",
                           fix=f"export to {', '.join(able)}" if able else "this model exports to no format")
