@@ -34,6 +34,7 @@ bench:
 	$(BIN)/python bench/regularization.py
 	$(BIN)/python bench/transfer.py
 	$(BIN)/python bench/tune.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

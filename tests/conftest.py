@@ -84,3 +84,49 @@ def trained_run(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr
     (run,) = list(runs_dir.iterdir())
     return run
+
+
+def recipes_with_data() -> list[str]:
+    """The built-in recipes whose data is on this machine (cifar10, imdb_reviews and your own
+    image folders are not)."""
+    from dlrecipes.data import source_of
+    from dlrecipes.loader import all_recipes, load_recipe
+
+    return sorted(name for name in all_recipes() if source_of(load_recipe(name).recipe).is_local())
+
+
+# How the zoo trains every recipe cheaply: one epoch, tfds splits cut to a few batches (text
+# and table sources are small already). The export parity test takes 100 test images: a
+# recipe of a few classes (data.classes) keeps about 2 in 10 of them, so it reads more.
+def zoo_small(recipe) -> list[str]:
+    if recipe.data.source != "tfds":
+        return []
+    test = "test[:1024]" if recipe.data.classes else "test[:128]"
+    return ["--set", "data.splits.train=train[:256]", "--set", "data.splits.validation=null",
+            "--set", f"data.splits.test={test}"]
+
+
+@pytest.fixture(scope="session")
+def zoo_run(tmp_path_factory):
+    """`zoo_run(name)`: a 1-epoch run of the recipe, trained once per session and shared by the
+    tests that need one of every recipe (test_zoo trains them, test_export_parity exports them)."""
+    from dlrecipes.loader import load_recipe
+
+    made: dict[str, Path] = {}
+
+    def train(name: str) -> Path:
+        if name in made:
+            return made[name]
+        recipe = load_recipe(name).recipe
+        small = zoo_small(recipe)
+        runs_dir = tmp_path_factory.mktemp(f"zoo-{name}")
+        if recipe.model.init_from:  # transfer learning starts from a run of another recipe
+            source = invoke("train", recipe.model.init_from, "--epochs", "1", *small, "--runs-dir", str(runs_dir))
+            assert source.returncode == 0, source.stderr
+        result = invoke("train", name, "--epochs", "1", *small, "--runs-dir", str(runs_dir))
+        assert result.returncode == 0, result.stderr
+        (run,) = list(runs_dir.glob(f"{name}-*"))
+        made[name] = run
+        return run
+
+    return train

@@ -6,7 +6,7 @@ import math
 import keras
 import pytest
 
-from conftest import invoke
+from conftest import recipes_with_data
 from dlrecipes.data import Signature
 from dlrecipes.errors import RecipeError
 from dlrecipes.models import build_model
@@ -74,16 +74,10 @@ def test_vgg_small_images_pass_all_five_stages():
     assert model.get_layer("block5_pool").output.shape[1:3] == (1, 1)
 
 
-def local(name: str) -> bool:
-    from dlrecipes.data import source_of
-
-    return source_of(load_recipe(name).recipe).is_local()
-
-
-LOCAL = sorted(n for n in all_recipes() if local(n))
+LOCAL = recipes_with_data()
 # Not on this machine: tfds datasets train on tfds' mock data below; recipes for the user's
 # own files (image-folder-cnn) train on files their source's tests write.
-NOT_LOCAL = sorted(n for n in all_recipes() if not local(n) and load_recipe(n).recipe.data.source == "tfds")
+NOT_LOCAL = sorted(n for n in all_recipes() if n not in LOCAL and load_recipe(n).recipe.data.source == "tfds")
 
 
 def test_recipes_are_split_between_local_and_mock_data():
@@ -92,19 +86,10 @@ def test_recipes_are_split_between_local_and_mock_data():
 
 
 @pytest.mark.parametrize("name", LOCAL)
-def test_every_recipe_takes_a_training_step(name, tmp_path):
+def test_every_recipe_takes_a_training_step(name, zoo_run):
     recipe = load_recipe(name).recipe
     assert recipe.target is not None or recipe.task.type == "adversarial"  # a GAN's is a picture
-    small = []  # text / table sources are small already; tfds splits are cut down
-    if recipe.data.source == "tfds":
-        small = ["--set", "data.splits.train=train[:256]", "--set", "data.splits.validation=null",
-                 "--set", "data.splits.test=test[:128]"]
-    if recipe.model.init_from:  # transfer learning starts from a run of another recipe
-        source = invoke("train", recipe.model.init_from, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
-        assert source.returncode == 0, source.stderr
-    result = invoke("train", name, "--epochs", "1", *small, "--runs-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    (run,) = list(tmp_path.glob(f"{name}-*"))
+    run = zoo_run(name)  # shared with test_export_parity, which exports these runs
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test"] and all(math.isfinite(v) for v in metrics["test"].values())
 
