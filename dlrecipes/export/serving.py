@@ -63,7 +63,7 @@ class Served:
         s = self.signature
         if s.columns:
             return [{"name": name, "shape": [None], "dtype": "float32" if kind == "numeric" else "string",
-                     "holds": "numbers (NaN: missing)" if kind == "numeric" else f"one of {len(kind)} categories"}
+                     "holds": "finite numbers (no missing values, as in training)" if kind == "numeric" else f"one of {len(kind)} categories"}
                     for name, kind in s.columns.items()]
         if encoded_images and hasattr(self.source, "serving_input"):
             return [{"name": INPUT_NAME, "shape": [None], "dtype": "string",
