@@ -61,6 +61,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 def handles_errors(command):
     """Turn errors into one message and a meaningful exit code, never a traceback.
 
+    Once a signal came (Ctrl-C, SIGTERM), whatever error surfaces is reported as the
+    interrupt: Python raises KeyboardInterrupt wherever the main thread is, and inside
+    TensorFlow or Keras it can come out as another error (a TypeError from a layer's call,
+    a SystemError from C code, a converter's error wrapping it).
     Set DLRECIPES_DEBUG=1 to see the traceback of an unexpected error.
     """
 
@@ -68,18 +72,18 @@ def handles_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except RecipeError as error:
-            print_problem("error:", str(error))
-            if getattr(error, "leave_at_once", False):  # e.g. a multi-worker cluster lost a worker
-                interrupts.leave(error.exit_code)
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt as interrupt:
-            if not getattr(interrupt, "reported", False):  # training says how to continue instead
-                err.print("[yellow]interrupted[/]")
-            raise typer.Exit(interrupts.exit_code(EXIT_INTERRUPTED)) from None
         except (typer.Exit, typer.Abort):
             raise
-        except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+        except KeyboardInterrupt as interrupt:
+            _interrupted(interrupt)
+        except Exception as error:  # noqa: BLE001 - the one place errors are reported
+            if interrupts.received() is not None:
+                _interrupted(error)
+            if isinstance(error, RecipeError):
+                print_problem("error:", str(error))
+                if getattr(error, "leave_at_once", False):  # e.g. a multi-worker cluster lost a worker
+                    interrupts.leave(error.exit_code)
+                raise typer.Exit(error.exit_code) from None
             if is_disk_full(error):
                 print_problem("error:", str(RecipeError(
                     f"no space left on device: {getattr(error, 'filename', None) or 'a file'} could not be written.",
@@ -89,6 +93,12 @@ def handles_errors(command):
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper
+
+
+def _interrupted(error: BaseException) -> None:
+    if not getattr(error, "reported", False):  # training says how to continue instead
+        err.print("[yellow]interrupted[/]")
+    raise typer.Exit(interrupts.exit_code(EXIT_INTERRUPTED)) from None
 
 
 def report_unexpected(error: Exception, context: str = "") -> None:
@@ -783,13 +793,17 @@ def export(
     run: RunArg,
     formats: Annotated[Optional[list[str]], typer.Option(
         "--format", "-f", help="savedmodel (default), onnx, litert, keras, or all (every format this model "
-                               "goes to); repeatable.")] = None,
+                               "goes to); repeatable, or several at once: litert,onnx.")] = None,
     quantize: Annotated[Optional[str], typer.Option(
         help="LiteRT only: float16 (weights in float16) or int8 (weights and activations, calibrated on "
              "training examples).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Model base path (TF Serving's --model_base_path parent).")] = Path("exports"),
     version: Annotated[Optional[int], typer.Option(help="SavedModel version folder; the next free one by default.", min=1)] = None,
-    name: Annotated[Optional[str], typer.Option(help="Model name; the recipe's name by default.")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help="Model name: the folder made under --out (one name, no path); the recipe's name by default.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        help="Where the training data is, for --quantize int8's calibration, if not where the run read it: "
+             "prepared tfds data (else TFDS_DATA_DIR), or the folder of the recipe's data files (else DLRECIPES_DATA_DIR).")] = None,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
@@ -800,7 +814,8 @@ def export(
     from dlrecipes.export import export_run
 
     notes: list[str] = []
-    written = export_run(path, out_dir, formats, quantization=quantize, version=version, name=name, notes=notes)
+    written = export_run(path, out_dir, formats, quantization=quantize, version=version, name=name, notes=notes,
+                         data_dir=data_dir)
     if as_json:
         return _print_json({"exports": [{"format": w.format, "quantization": w.quantization, "path": str(w.path),
                                          "replaced": w.replaced} for w in written], "notes": notes})

@@ -11,6 +11,7 @@ a one-epoch mnist-alexnet at 34.5% lost 3.7 points; the runs here are past that.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 from conftest import REPO, invoke
 
 QUANTIZATIONS = (None, "float16", "int8")
+DATA_DIR = os.environ["DLRECIPES_DATA_DIR"]  # the recipes' data files (conftest); a test may hide them
 ACCURACY_POINTS = {"float16": 0.5, "int8": 2.0}
 MAE_RELATIVE = {"float16": 0.005, "int8": 0.03}
 
@@ -192,15 +194,17 @@ def test_the_lstm_is_unrolled_in_a_copy_with_the_same_weights(exported, runs):
     assert np.abs(np.asarray(copy(windows)) - np.asarray(served.model(windows))).max() <= 1e-5
 
 
-def test_export_and_interpreter_are_quiet(runs, tmp_path, capfd):
+def test_export_and_interpreter_are_quiet(runs, tmp_path, capfd, monkeypatch):
     # Written by C++ straight to descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says: the
     # calibrator's "fully_quantize: 0, inference_type: 6, ..." and the interpreter's
     # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."; --verbose shows them.
+    # The data is not where the run read it: --data-dir says where it is now.
     from dlrecipes.export.opening import open_export
 
+    monkeypatch.setenv("DLRECIPES_DATA_DIR", str(tmp_path / "no-data-here"))
     capfd.readouterr()
     result = invoke("export", str(runs["pima-diabetes-dnn"]), "--format", "litert", "--quantize", "int8",
-                    "--out", str(tmp_path))
+                    "--out", str(tmp_path), "--data-dir", DATA_DIR)
     assert result.returncode == 0, result.stderr
     opened = open_export(tmp_path / "pima-diabetes-dnn" / "litert-int8" / "model.tflite")
     scores = opened.engine({i["name"]: np.zeros(3, "float32") for i in opened.meta["inputs"]})["probabilities"]
@@ -231,3 +235,31 @@ def test_a_text_model_is_refused_before_anything_is_written(tmp_path_factory, tm
         fix = result.stderr.split("fix:")[1]
         assert "savedmodel" in fix and "keras" in fix and "litert" not in fix  # the formats that do work
         assert not out.exists()
+
+
+def test_int8_without_the_training_data_is_refused_before_anything_is_written(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLRECIPES_DATA_DIR", str(tmp_path / "no-data-here"))
+    out = tmp_path / "exports"
+    result = invoke("export", str(runs["pima-diabetes-dnn"]), "--format", "all", "--quantize", "int8", "--out", str(out))
+    assert result.returncode == 3, result.stderr
+    assert "litert (int8) calibrates on the run's training data" in result.stderr and "pima-indians-diabetes.csv" in result.stderr
+    assert "--data-dir DIR" in result.stderr.split("fix:")[1]  # an option export has
+    assert not out.exists()  # not even the keras export, which needs no data
+
+
+def test_quantization_and_format_names(trained_run, tmp_path):
+    out = tmp_path / "exports"
+
+    def refused(*options):
+        result = invoke("export", str(trained_run), "--out", str(out), *options)
+        assert result.returncode == 2 and result.stderr.count("error:") == 1, result.stderr
+        return result.stderr
+
+    stderr = refused("--format", "litert", "--quantize", "int4")
+    assert "unknown quantization 'int4'. Did you mean 'int8'?" in stderr and "float16, int8" in stderr
+    assert "--quantize int8 is for litert; onnx cannot quantize" in refused("--format", "ONNX", "--quantize", "INT8")
+    assert "Did you mean 'litert'?" in refused("--format", "lite")
+    assert "empty name" in refused("--format", "litert,")
+    # Two formats in one value, any case: both reach the check that needs them (--version needs a savedmodel).
+    assert "(litert, onnx)" in refused("--format", "LiteRT, onnx", "--version", "2")
+    assert not out.exists()

@@ -7,8 +7,12 @@ through a file, names too long for the file system.
 """
 
 import errno
+import json
+import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +162,92 @@ def test_a_full_disk_fails_the_export_with_one_message_and_leaves_nothing(mount,
     assert str(full / "exports" / "mnist-dnn" / "1") in result.stderr and "--out" in result.stderr
     assert "Traceback" not in result.stderr and "failed:" not in result.stderr
     assert [p.name for p in full.iterdir()] == ["kept.txt"]  # no temporary or empty folders
+
+
+def test_a_re_export_replaces_an_earlier_export_and_nothing_else(tmp_path, trained_run):
+    exports = tmp_path / "exports"
+    model_dir = exports / "mnist-dnn"
+    assert invoke("export", str(trained_run), "--format", "keras", "--out", str(exports)).returncode == 0
+    again = invoke("export", str(trained_run), "--format", "KERAS", "--out", str(exports), "--json")  # any case
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["exports"][0]["replaced"] is True
+    assert sorted(p.name for p in (model_dir / "keras").iterdir()) == ["metadata.json", "model.keras"]
+
+    # Each name below is held by something that is no earlier export of its format.
+    (model_dir / "onnx").mkdir()
+    (model_dir / "onnx" / "my-notes.txt").write_text("mine")
+    (model_dir / "litert").mkdir()
+    (model_dir / "litert" / "README").write_text("mine")
+    (model_dir / "litert-int8").mkdir()
+    (model_dir / "litert-float16").symlink_to(model_dir / "keras")
+    other = exports / "other"
+    other.mkdir()
+    (other / "keras").write_text("a file")
+    (other / "litert").mkdir()  # a keras export's metadata beside a file named as LiteRT's
+    shutil.copy(model_dir / "keras" / "metadata.json", other / "litert" / "metadata.json")
+    (other / "litert" / "model.tflite").write_bytes(b"")
+    (other / "onnx").mkdir()
+    (other / "onnx" / "model.onnx").write_bytes(b"")
+    before = {p: (p.read_bytes() if p.is_file() else None) for p in exports.rglob("*")}
+    cases = [
+        (["--format", "onnx"], model_dir / "onnx", "a folder holding my-notes.txt"),
+        (["--format", "litert"], model_dir / "litert", "a folder holding README"),
+        (["--format", "litert", "--quantize", "int8"], model_dir / "litert-int8", "an empty folder"),
+        (["--format", "litert", "--quantize", "float16"], model_dir / "litert-float16", "a symbolic link"),
+        (["--format", "keras", "--name", "other"], other / "keras", "a file"),
+        (["--format", "litert", "--name", "other"], other / "litert", "metadata.json is not that of a litert export"),
+        (["--format", "onnx", "--name", "other"], other / "onnx", "a folder without metadata.json"),
+    ]
+    for options, held, kind in cases:
+        result, seconds = timed("export", str(trained_run), "--out", str(exports), *options)
+        refused(result, kind, "not an earlier", f"where: {held}", "move it away")
+        assert seconds < FAST  # before the model is loaded
+    # `all` checks once it knows the formats the model goes to: still before anything is written.
+    refused(invoke("export", str(trained_run), "--out", str(exports), "--format", "all"), "a folder holding README")
+    assert {p: (p.read_bytes() if p.is_file() else None) for p in exports.rglob("*")} == before  # nothing touched
+
+
+def test_name_is_one_folder_name(tmp_path, trained_run):
+    exports = tmp_path / "exports"
+    for bad in ("../evil", "/evil-absolute", "a/b", "..", ".", "", "  ", "a\nb", "x" * 256):
+        result = invoke("export", str(trained_run), "--out", str(exports), "--name", bad, "--format", "onnx")
+        refused(result, "cannot be a model folder's name", "where: --name")
+    assert list(tmp_path.iterdir()) == [] and not Path("/evil-absolute").exists()
+
+    exports.mkdir()
+    (exports / "taken").write_text("a file where the model folder would go")
+    refused(invoke("export", str(trained_run), "--out", str(exports), "--name", "taken"), "is a file", "where: --name")
+
+
+def test_version_needs_a_savedmodel_and_fits_in_an_int64(tmp_path, trained_run):
+    from dlrecipes.export.savedmodel import MAX_VERSION, versions
+
+    exports = tmp_path / "exports"
+    refused(invoke("export", str(trained_run), "--out", str(exports), "--version", "5", "--format", "ONNX,LiteRT"),
+            "savedmodel is not among the formats (onnx, litert)", "where: --version")
+    refused(invoke("export", str(trained_run), "--out", str(exports), "--version", str(MAX_VERSION + 1)),
+            "out of range", str(MAX_VERSION), "where: --version")
+    assert not exports.exists()
+
+    model_dir = exports / "mnist-dnn"
+    for name in (str(MAX_VERSION), "99999999999999999999"):  # TF Serving reads the first, not the second
+        (model_dir / name).mkdir(parents=True)
+        (model_dir / name / "saved_model.pb").write_bytes(b"")
+    assert versions(model_dir) == [MAX_VERSION]
+    refused(invoke("export", str(trained_run), "--out", str(exports)), "no free version", f"where: {model_dir}")
+
+
+def test_a_full_tmpdir_does_not_stop_a_litert_export(mount, tmp_path, trained_run, monkeypatch):
+    # LiteRT's converter reads a SavedModel written for it: inside the export's own
+    # temporary folder under --out, so only --out's disk needs room.
+    full = mount(tmp_path / "full-tmp", "size=64k")
+    with pytest.raises(OSError) as filling:
+        (full / "filler").write_bytes(b"\0" * (1 << 20))
+    assert is_disk_full(filling.value)
+    monkeypatch.setenv("TMPDIR", str(full))
+    monkeypatch.setattr(tempfile, "tempdir", str(full))  # what Python's tempfile read from TMPDIR at start
+    result = invoke("export", str(trained_run), "--format", "litert", "--out", str(tmp_path / "exports"))
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "exports" / "mnist-dnn" / "litert"
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json", "model.tflite"]  # no intermediate left
+    assert json.loads((folder / "metadata.json").read_text())["files"] == ["model.tflite"]

@@ -182,3 +182,79 @@ def test_predict_reads_image_files(trained_run, tmp_path):
     assert refused.returncode == 2 and "cannot read" in refused.stderr and "Traceback" not in refused.stderr
     missing = invoke("predict", str(trained_run), str(tmp_path / "nope.png"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_ctrl_c_stops_a_litert_export_and_leaves_nothing(trained_run, tmp_path):
+    # As soon as the export's temporary folder appears: its SavedModel, conversion and
+    # calibration (int8) still take seconds, so the signal lands inside TensorFlow.
+    out = tmp_path / "exports"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dlrecipes", "export", str(trained_run), "--format", "litert", "--quantize", "int8",
+         "--out", str(out)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        preexec_fn=ctrl_c_able,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("mnist-dnn/.tmp-*")) and process.poll() is None:
+        time.sleep(0.01)
+    assert list(out.glob("mnist-dnn/.tmp-*")), "the export never began writing"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted", stderr  # not "failed: TypeError ..."
+    assert "failed:" not in stderr and "Traceback" not in stderr and "exported" not in stdout
+    assert not out.exists()  # neither the temporary folder nor the folders made for it
+
+
+# A signal raises KeyboardInterrupt wherever the main thread is; inside TensorFlow or Keras it
+# has come out as other errors ("TypeError: Exception encountered when calling Flatten.call()",
+# "SystemError: ...listobject.c..."). A real SIGINT, then such an error.
+INTERRUPTED_THEN = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import typer
+    from dlrecipes import interrupts
+    from dlrecipes.cli import handles_errors
+    from dlrecipes.errors import RecipeError
+
+    interrupts.install()
+    error = {"TypeError": TypeError("Exception encountered when calling Flatten.call()"),
+             "SystemError": SystemError("Objects/listobject.c: bad argument to internal function"),
+             "RecipeError": RecipeError("TensorFlow's LiteRT converter could not convert")}[sys.argv[1]]
+
+    @handles_errors
+    def command():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(10)  # the handler raises KeyboardInterrupt at once
+        except KeyboardInterrupt:
+            raise error from None
+
+    try:
+        command()
+    except typer.Exit as done:  # what the Typer app turns into the exit code
+        sys.exit(done.exit_code)
+    """
+)
+
+
+def test_an_error_after_a_signal_is_reported_as_the_interrupt():
+    for kind in ("TypeError", "SystemError", "RecipeError"):
+        result = subprocess.run([sys.executable, "-c", INTERRUPTED_THEN, kind], cwd=REPO, capture_output=True,
+                                text=True, timeout=60, preexec_fn=ctrl_c_able)
+        assert result.returncode == 130, (kind, result.stderr)
+        assert result.stderr.strip() == "interrupted", (kind, result.stderr)
+
+
+def test_a_gan_export_describes_no_preprocessing_of_the_latent_vectors(trained_run):
+    from dlrecipes.data import source_of
+    from dlrecipes.export.serving import Served
+    from dlrecipes.loader import load_recipe
+    from dlrecipes.models import build_model
+
+    recipe = load_recipe("mnist-dcgan").recipe  # untrained: what the metadata says depends on the model's shape only
+    signature = source_of(recipe).signature()
+    gan = Served(trained_run, recipe, signature, build_model(recipe, signature))
+    assert gan.preprocessing() == [] and gan.client_info() == {}  # the pixel scaling fed the discriminator
+    assert [i["holds"] for i in gan.inputs()] == ["latent vectors, standard normal"]
+    assert Served.load(trained_run).preprocessing() == ["inputs cast to float32 and divided by 255"]

@@ -42,6 +42,11 @@ class Format:
         words. Checked for every format asked before anything is written."""
         return []
 
+    def needs_training_data(self, served, quantization: str | None) -> bool:
+        """Whether writing reads the run's training examples (LiteRT's int8 calibration):
+        then they are read before anything is written, so a missing dataset fails first."""
+        return False
+
     def write(self, served, folder: Path, quantization: str | None) -> None:
         """Write the model into `folder`: an empty temporary folder, or for a folder format
         (suffix None) the path the folder is to be made at."""

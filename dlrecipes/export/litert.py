@@ -1,8 +1,9 @@
 """LiteRT (`.tflite`, formerly TensorFlow Lite): the model as one file for phones and embedded devices.
 
 The run's serving function (raw inputs in, the source's preprocessing inside, as in
-`export.serving`) goes through a SavedModel in a temporary folder to TensorFlow's
-converter, the way Keras' own `format="litert"` export goes. Only LiteRT's built-in ops
+`export.serving`) goes through a SavedModel to TensorFlow's converter - written inside the
+export's own temporary folder under --out and removed before that is renamed, so only
+--out's disk is written (not $TMPDIR) - the way Keras' own `format="litert"` export goes. Only LiteRT's built-in ops
 are allowed: Keras' export also enables SELECT_TF_OPS, but neither the TensorFlow 2.21
 wheel nor `ai-edge-litert` ships the Flex delegate those ops need, so such a file does not
 run ("Select TensorFlow op(s), included in the given model, is(are) not supported by this
@@ -36,12 +37,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import struct
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
+from dlrecipes import interrupts
 from dlrecipes.errors import EXIT_FAILURE, RecipeError, shown_path
 from dlrecipes.export.formats import Format, register_format
 from dlrecipes.export.metadata import EMBEDDED_KEY
@@ -58,6 +60,7 @@ STRING_LAYERS = ("TextVectorization",)
 CALIBRATION_EXAMPLES = 300
 CALIBRATION_BUFFER = 3000
 CALIBRATION_SEED = 0
+INTERMEDIATE = "saved-model"  # the converter's input, inside the export's temporary folder
 
 
 @register_format
@@ -81,8 +84,16 @@ class LiteRT(Format):
                          "run a recurrent layer only unrolled over a fixed number of steps")
         return found
 
+    def needs_training_data(self, served, quantization: str | None) -> bool:
+        return quantization == "int8" and not served.task.generative
+
     def write(self, served, folder: Path, quantization: str | None) -> None:
-        (folder / self.file_name).write_bytes(convert(served, quantization))
+        intermediate = folder / INTERMEDIATE
+        try:
+            content = convert(served, quantization, intermediate)
+        finally:
+            shutil.rmtree(intermediate, ignore_errors=True)
+        (folder / self.file_name).write_bytes(content)
 
     def embed(self, model_file: Path, text: str) -> None:
         from ai_edge_litert.tools import flatbuffer_utils as fb
@@ -158,41 +169,48 @@ def embedded_metadata(content: bytes) -> str | None:
 
 # --- conversion -------------------------------------------------------------------------
 
-def convert(served, quantization: str | None) -> bytes:
-    """The .tflite bytes of `served` (its recurrent layers unrolled), built-in ops only."""
+def convert(served, quantization: str | None, saved_model: Path) -> bytes:
+    """The .tflite bytes of `served` (its recurrent layers unrolled), built-in ops only, by
+    way of a SavedModel written to `saved_model` (a path that does not exist yet; the caller
+    removes it). A signal is checked between the steps: one swallowed inside TensorFlow
+    must not let a long conversion or calibration run on."""
     import keras
     import tensorflow as tf
 
     if _recurrent(served):
         served = dataclasses.replace(served, model=unrolled(served.model))
-    with tempfile.TemporaryDirectory(prefix="dlrecipes-litert-") as saved_model:
-        archive = keras.export.ExportArchive()
-        archive.track(served.model)
-        archive.add_endpoint(SIGNATURE, served.function(), input_signature=[served.input_signature()])
-        archive.write_out(saved_model, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[SIGNATURE])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = calibration_examples(served)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        try:
-            with _quiet(), warnings.catch_warnings():
-                # The int8 calibrator runs TensorFlow's own tf.lite.Interpreter, which warns that it is deprecated.
-                warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-                return converter.convert()
-        except RecipeError:  # the calibration examples could not be read
-            raise
-        except Exception as error:  # noqa: BLE001 - ConverterError, or the calibrator's RuntimeError: one message
-            raise RecipeError(
-                f"TensorFlow's LiteRT converter could not convert '{served.run.name}'"
-                f"{f' to {quantization}' if quantization else ''}: {_first_error(error)}",
-                where=str(served.run),
-                fix="export to savedmodel or onnx instead" + ("" if quantization is None else ", or without --quantize"),
-                exit_code=EXIT_FAILURE) from None
+    interrupts.check()
+    archive = keras.export.ExportArchive()
+    archive.track(served.model)
+    archive.add_endpoint(SIGNATURE, served.function(), input_signature=[served.input_signature()])
+    archive.write_out(str(saved_model), verbose=False)
+    interrupts.check()
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = calibration_examples(served)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        with _quiet(), warnings.catch_warnings():
+            # The int8 calibrator runs TensorFlow's own tf.lite.Interpreter, which warns that it is deprecated.
+            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+            content = converter.convert()
+    except RecipeError:  # the calibration examples could not be read
+        raise
+    except Exception as error:  # noqa: BLE001 - ConverterError, or the calibrator's RuntimeError: one message
+        interrupts.check()  # a Ctrl-C the converter turned into its own error is a Ctrl-C
+        raise RecipeError(
+            f"TensorFlow's LiteRT converter could not convert '{served.run.name}'"
+            f"{f' to {quantization}' if quantization else ''}: {_first_error(error)}",
+            where=str(served.run),
+            fix="export to savedmodel or onnx instead" + ("" if quantization is None else ", or without --quantize"),
+            exit_code=EXIT_FAILURE) from None
+    interrupts.check()
+    return content
 
 
 def _first_error(error: Exception) -> str:
@@ -212,14 +230,15 @@ def calibration_examples(served):
     if served.task.generative:
         rng = np.random.default_rng(CALIBRATION_SEED)
         latents = rng.standard_normal((CALIBRATION_EXAMPLES, served.model.latent_dim)).astype("float32")
-        return lambda: ({"inputs": z[None]} for z in latents)
-    train = served.source.load()["train"]
-    drawn = train.shuffle(CALIBRATION_BUFFER, seed=CALIBRATION_SEED, reshuffle_each_iteration=False)
-    drawn = drawn.take(CALIBRATION_EXAMPLES).batch(1)
-    table = bool(served.signature.columns)
+        batches, table = (lambda: (z[None] for z in latents)), False
+    else:
+        drawn = served.training_split.shuffle(CALIBRATION_BUFFER, seed=CALIBRATION_SEED, reshuffle_each_iteration=False)
+        drawn = drawn.take(CALIBRATION_EXAMPLES).batch(1)
+        batches, table = (lambda: (inputs for inputs, _ in drawn.as_numpy_iterator())), bool(served.signature.columns)
 
     def examples():
-        for inputs, _ in drawn.as_numpy_iterator():
+        for inputs in batches():
+            interrupts.check()  # the calibrator calls this for every example: Ctrl-C stops it here
             yield inputs if table else {"inputs": inputs}
 
     return examples

@@ -10,7 +10,8 @@ exports its generator (latent vectors in).
 A version is a folder holding `saved_model.pb`. Anything else in the model folder (a
 stray file `3`, a half-copied folder, the other formats' folders) is no version: it does
 not count when numbering, and the default export skips its name rather than fail. The
-version folder also holds `metadata.json`, which TF Serving ignores.
+version folder also holds `metadata.json`, which TF Serving ignores. TF Serving reads a
+version as an int64, so one above `MAX_VERSION` is refused and never numbered to.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dlrecipes.errors import RecipeError, shown_path
+from dlrecipes.errors import RecipeError, cut, shown_path
 from dlrecipes.export.formats import Format, register_format
 
 SIGNATURE = "serving_default"
+MAX_VERSION = 2**63 - 1  # TF Serving parses version folders as int64; a larger name is no version to it
 
 
 def is_saved_model(path: Path) -> bool:
@@ -33,15 +35,33 @@ def versions(model_dir: Path) -> list[int]:
     if not model_dir.is_dir():
         return []
     # isascii: "３" is a digit to str.isdigit, but TF Serving reads only ASCII numbers.
-    return sorted(int(p.name) for p in model_dir.iterdir()
-                  if p.name.isascii() and p.name.isdigit() and is_saved_model(p))
+    found = [int(p.name) for p in model_dir.iterdir() if p.name.isascii() and p.name.isdigit() and is_saved_model(p)]
+    return sorted(number for number in found if number <= MAX_VERSION)
+
+
+def check_version(version: int) -> None:
+    """Refuse a --version TF Serving cannot read."""
+    if not 1 <= version <= MAX_VERSION:
+        raise RecipeError(f"--version {cut(str(version))} is out of range: TF Serving reads versions as int64, "
+                          f"1 to {MAX_VERSION}.", where="--version",
+                          fix="choose a smaller number, or leave --version out for the next free one")
+
+
+def _free_version(model_dir: Path) -> int | None:
+    version = max(versions(model_dir), default=0) + 1
+    while version <= MAX_VERSION and os.path.lexists(model_dir / str(version)):
+        version += 1
+    return version if version <= MAX_VERSION else None
 
 
 def next_version(model_dir: Path) -> int:
-    """One above the highest version; a name taken by something else is skipped."""
-    version = max(versions(model_dir), default=0) + 1
-    while os.path.lexists(model_dir / str(version)):
-        version += 1
+    """One above the highest version; a name taken by something else is skipped. Never
+    above MAX_VERSION: with that version taken, an explicit --version is needed."""
+    version = _free_version(model_dir)
+    if version is None:
+        raise RecipeError(f"'{model_dir.name}' has no free version above its highest: TF Serving reads versions "
+                          f"up to {MAX_VERSION}.", where=str(model_dir),
+                          fix="export with --version N (a free number below it), or under another --name")
     return version
 
 
@@ -49,7 +69,9 @@ def check_free(final: Path, version: int) -> None:
     """Refuse an explicit --version whose name is taken, saying by what."""
     if not os.path.lexists(final):
         return
-    fix = f"omit --version to write the next free version ({next_version(final.parent)}), or choose another one"
+    free = _free_version(final.parent)
+    fix = (f"omit --version to write the next free version ({free}), or choose another one" if free is not None
+           else "choose another version")
     if is_saved_model(final):
         raise RecipeError(f"version {version} of '{final.parent.name}' already exists.", where=str(final), fix=fix)
     kind = "a folder without saved_model.pb" if final.is_dir() else "a file" if final.is_file() else "something else"

@@ -33,8 +33,12 @@ class Served:
     model: object
 
     @classmethod
-    def load(cls, run: Path) -> "Served":
+    def load(cls, run: Path, data_dir: str | None = None) -> "Served":
+        """The run; `data_dir` (export's --data-dir) is where its data is now, if it moved
+        since training (only int8 calibration reads it)."""
         recipe, signature, model = runs.load_trained(run)
+        if data_dir is not None:
+            recipe = recipe.model_copy(update={"data": recipe.data.model_copy(update={"data_dir": data_dir})})
         return cls(run, recipe, signature, model)
 
     @property
@@ -44,6 +48,12 @@ class Served:
     @cached_property
     def source(self):
         return source_of(self.recipe)
+
+    @cached_property
+    def training_split(self):
+        """The training split as the source loads it (unbatched raw examples), loaded once:
+        a DataUnavailableError when the data is not on this machine."""
+        return self.source.load()["train"]
 
     @property
     def class_names(self) -> list[str] | None:
@@ -133,8 +143,9 @@ class Served:
 
     def preprocessing(self) -> list[str]:
         """The preprocessing inside every export, in words: the source's (e.g. pixel
-        scaling) and the model's preprocessing layers."""
-        steps = list(getattr(self.source, "preprocessing_notes", lambda: [])())
+        scaling) and the model's preprocessing layers. A GAN's export is its generator, which
+        takes latent vectors as they are: the source's preprocessing fed the discriminator."""
+        steps = [] if self.task.generative else list(getattr(self.source, "preprocessing_notes", lambda: [])())
         steps += [f"{layer.__class__.__name__} layer '{layer.name}'" for layer in self.layers()
                   if layer.__class__.__name__ in PREPROCESSING_LAYERS]
         return steps
