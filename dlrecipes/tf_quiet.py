@@ -103,6 +103,32 @@ def without_noise(text: bytes) -> bytes:
 
 
 @contextlib.contextmanager
+def silenced_stderr():
+    """Descriptor 2 to /dev/null for the duration (unless --verbose): for C++ libraries whose
+    every line is progress (LiteRT's converter and interpreter), where `filtered_stderr`
+    would have nothing worth passing on."""
+    if verbose():
+        yield
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a daemon): nothing to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def filtered_stderr():
     """Descriptor 2 into a temporary file for the duration, then what it caught, less the
     noise, onto the real one. Python's own sys.stderr writes to descriptor 2 as well, so a

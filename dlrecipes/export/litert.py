@@ -34,12 +34,9 @@ The metadata JSON is stored in the file's own metadata list, under `EMBEDDED_KEY
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import shutil
 import struct
-import sys
 import warnings
 from pathlib import Path
 
@@ -284,7 +281,6 @@ def _unroll_config(config):
     return config
 
 
-@contextlib.contextmanager
 def _quiet():
     """The converter's and the interpreter's messages kept off the screen (the MLIR passes'
     notes, the calibrator's progress, "Created TensorFlow Lite XNNPACK delegate"), unless
@@ -292,22 +288,4 @@ def _quiet():
     reaches the user, as the exception the converter raises."""
     from dlrecipes import tf_quiet
 
-    if tf_quiet.verbose():
-        yield
-        return
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 (a daemon): nothing to hide
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as sink:
-            os.dup2(sink.fileno(), 2)
-        yield
-    finally:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+    return tf_quiet.silenced_stderr()
