@@ -838,16 +838,21 @@ def predict(
              "a CSV of a series' consecutive values (one prediction per window); .npy arrays.",
         metavar="INPUT", show_default=False)] = None,
     text: Annotated[Optional[list[str]], typer.Option("--text", help="A text to classify (text models; repeatable).")] = None,
-    top: Annotated[int, typer.Option(help="Classes shown per input.", min=1)] = 3,
+    top: Annotated[Optional[int], typer.Option(
+        help="Classes shown per input (classifiers; default 3). A regression model shows every value.",
+        min=1, show_default=False)] = None,
     runs_dir: RunsDirOpt = None,
     as_json: JsonOpt = False,
 ):
     """Predict with a run or any export of it: the inputs read and preprocessed as in training."""
     from dlrecipes.predict import open_model, predict as predict_with
+    from dlrecipes.predict_inputs import check_given
 
+    check_given(files or [], text or [])  # a mistyped path is told at once, not after the model loads
     result = predict_with(open_model(path, _runs_dir(runs_dir)), files or [], texts=text, top=top)
     if as_json:
-        return _print_json(result)
+        # predict refuses non-finite outputs; allow_nan=False keeps a NaN that slipped through from being invalid JSON.
+        return out.print_json(json.dumps(result, allow_nan=False))
     rows = result["predictions"]
     table = _plain_table()
     table.add_column("input", no_wrap=True)

@@ -16,19 +16,20 @@ from pathlib import Path
 from dlrecipes.errors import RecipeError
 
 BATCH = 256  # examples per call of the engine: bounded memory whatever the number of rows
+TOP = 3  # classes shown per example unless --top says
 
 
 def open_model(ref: str, runs_dir: Path):
     """The run or export `ref` names, opened (`export.opening.Opened`)."""
     from dlrecipes import runs
     from dlrecipes.export.formats import FORMATS
-    from dlrecipes.export.opening import exports_in, is_export, open_export, open_run
+    from dlrecipes.export.opening import exports_in, is_export, is_run_model, open_export, open_run
 
     path = Path(ref)
+    if path.is_file() and is_run_model(path):  # a run's own model file: the run (no export's metadata in it)
+        return open_run(runs.find_run(str(path.parent), runs_dir))
     if is_export(path):
         return open_export(path)
-    if path.is_file() and path.name == "model.keras" and runs.is_run(path.parent):
-        return open_run(runs.find_run(str(path.parent), runs_dir))  # a run's own model file: the run
     suffixes = ", ".join(sorted(f.suffix for f in FORMATS.values() if f.suffix))
     if path.is_file():
         raise RecipeError(f"'{ref}' is neither a run nor a model file dlrecipes reads ({suffixes or 'none'}).",
@@ -57,9 +58,10 @@ def task_of(meta: dict):
     return tasks.get(meta["task"])
 
 
-def predict(opened, files: list[Path], texts: list[str] | None = None, top: int = 3) -> dict:
+def predict(opened, files: list[Path], texts: list[str] | None = None, top: int | None = None) -> dict:
     """{"model": what was opened, "predictions": one per example, "metrics": over the
-    examples whose answer is known (only where some is), "notes": [...]}."""
+    examples whose answer is known (only where some is), "notes": [...]}. `top`: classes
+    shown per example (default 3); a model without classes ignores it, with a note."""
     from dlrecipes import predict_inputs
 
     meta = opened.meta
@@ -70,14 +72,17 @@ def predict(opened, files: list[Path], texts: list[str] | None = None, top: int 
     examples = predict_inputs.read(meta, files, texts or [])
     outputs = _outputs(opened, examples, task.output_name)
     classes = meta.get("classes") or []
+    notes = list(examples.notes)
+    if top is not None and not task.has_classes:
+        notes.append(f"--top is for classifiers; this {task.name} model predicts values, all of them shown")
     predictions = []
     for i, (where, scores) in enumerate(zip(examples.where, outputs)):
         shown = {"input": where, **(examples.shown[i] if examples.shown else {})}
-        shown.update(task.prediction(scores, classes, top))
+        shown.update(task.prediction(scores, classes, top or TOP))
         if examples.targets is not None and examples.targets[i] is not None:
             shown["target"] = examples.targets[i]
         predictions.append(shown)
-    result = {"model": _described(opened), "predictions": predictions, "notes": examples.notes}
+    result = {"model": _described(opened), "predictions": predictions, "notes": notes}
     metrics = _metrics(task, classes, outputs, examples.targets)
     if metrics is not None:
         result["metrics"] = metrics
@@ -85,19 +90,30 @@ def predict(opened, files: list[Path], texts: list[str] | None = None, top: int 
 
 
 def _outputs(opened, examples, name: str):
-    """The engine's `name` output for every example, called in batches of BATCH."""
+    """The engine's `name` output for every example, called in batches of BATCH; checked to
+    be what the metadata says (an engine that declares no outputs is checked on its first
+    batch) and finite."""
     import numpy as np
+
+    from dlrecipes.export.metadata import damaged
+    from dlrecipes.export.opening import output_problems
 
     found = []
     for start in range(0, len(examples), BATCH):
         batch = {key: value[start:start + BATCH] for key, value in examples.inputs.items()}
         returned = opened.engine(batch)
-        if name not in returned:
-            raise RecipeError(f"'{opened.where}' returned no '{name}' output (it returned: "
-                              f"{', '.join(returned) or 'nothing'}).", where=opened.where,
-                              fix="export the run again with `dlrecipes export RUN`")
+        problems = output_problems(opened.meta, {key: np.shape(value) for key, value in returned.items()})
+        if problems:
+            raise damaged(problems, opened.meta_where or opened.where)
         found.append(np.asarray(returned[name], dtype="float64").reshape(len(next(iter(batch.values()))), -1))
-    return np.concatenate(found)
+    outputs = np.concatenate(found)
+    bad = [examples.where[i] for i in np.flatnonzero(~np.isfinite(outputs).all(axis=1))]
+    if bad:
+        raise RecipeError(f"the model's output for {len(bad)} input{'s' if len(bad) > 1 else ''} is not a finite number "
+                          f"(first: {bad[0]}).", where=bad[0],
+                          fix="give values in the range the model was trained on (a value near float32's limit "
+                              "overflows inside the model), or check the run: a training that diverged predicts NaN")
+    return outputs
 
 
 def _metrics(task, classes: list[str], outputs, targets) -> dict | None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -315,7 +316,7 @@ def test_bad_inputs_are_one_clear_message(mnist_case, pima_case, series_case, tm
     assert "no column glucose" in refused(str(pima), write("few.csv", header.replace("glucose", "sugar") + "\n" + first))
     fat = ",".join("fat" if name == "bmi" else cell for name, cell in zip(header.split(","), first.split(",")))
     assert "line 3 of" in refused(str(pima), write("word.csv", f"{header}\n{first}\n{fat}\n"))
-    assert "column 'bmi' holds 'fat', not a (finite) number" in refused(str(pima), str(tmp_path / "word.csv"))
+    assert "column 'bmi' holds 'fat', not a number" in refused(str(pima), str(tmp_path / "word.csv"))
     assert "line 3" in refused(str(pima), write("ragged.csv", f"{header}\n{first}\n1,2\n"))
     assert "no rows under its header" in refused(str(pima), write("header.csv", header + "\n"))
     assert "is empty" in refused(str(pima), write("empty.csv", ""))
@@ -362,3 +363,203 @@ def test_a_text_model_reads_lines_stdin_and_text(tmp_path):
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(RecipeError, match="not UTF-8"):
         read(meta, [tmp_path / "binary.txt"], [])
+
+
+# --- what a cell, a file and an array may hold ----------------------------------------------
+
+TABLE = {"reads": "table", "task": "regression", "classes": None,
+         "inputs": [{"name": "CHAS", "shape": [None], "dtype": "string"}, {"name": "RM", "shape": [None], "dtype": "float32"}],
+         "source": {"target": "MEDV", "columns": {"CHAS": ["0", "1"], "RM": "numeric"}}}
+SERIES = {"reads": "sequences", "task": "regression", "classes": None,
+          "inputs": [{"name": "inputs", "shape": [None, 3, 1], "dtype": "float32"}],
+          "source": {"column": "Temp", "window": 3, "horizon": 1}}
+
+
+def test_cells_are_read_as_the_model_takes_them(tmp_path):
+    """The readers alone, on real files: a category the model does not know, a number beyond
+    float32, a feature named twice, a misspelt column, another separator, an image given as
+    rows, and Excel's byte-order mark (as the training readers take it)."""
+    from PIL import Image
+
+    from dlrecipes.data.files import csv_records
+    from dlrecipes.errors import RecipeError
+    from dlrecipes.predict_inputs import read
+
+    def written(name: str, text: str, encoding: str = "utf-8") -> Path:
+        (tmp_path / name).write_text(text, encoding=encoding)
+        return tmp_path / name
+
+    def message(meta: dict, path: Path) -> str:
+        with pytest.raises(RecipeError) as error:
+            read(meta, [path], [])
+        return str(error.value)
+
+    for cell, words in (("0.0", "write it '0', as in training"), ("", "holds nothing"), ("7", "categories (0, 1)")):
+        shown = message(TABLE, written("category.csv", f"RM,CHAS\n6.5,0\n6.1,{cell}\n"))
+        assert "category.csv, line 3, column 'CHAS'" in shown and words in shown, shown
+    assert "holds '1e39', beyond the range of the model's float32 input" in message(
+        TABLE, written("big.csv", "RM,CHAS\n1e39,0\n"))
+    assert "the target 'MEDV' holds 'inf', not a finite number" in message(
+        TABLE, written("answer.csv", "RM,CHAS,MEDV\n1,0,inf\n"))  # a metric of inf would be no JSON
+    assert "names the column 'RM' 2 times (columns 1, 3 of its header)" in message(
+        TABLE, written("twice.csv", "RM,CHAS,RM\n1,0,2\n"))
+    assert len(read(TABLE, [written("notes.csv", "RM,CHAS,note,note\n1,0,a,b\n")], [])) == 1  # an ignored column may repeat
+    assert "no column RM (the header has 'rm'" in message(TABLE, written("case.csv", "rm,CHAS\n1,0\n"))
+    assert "looks separated by ';'" in message(TABLE, written("semi.csv", "RM;CHAS\n1;0\n"))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "digit.png")
+    assert f"this model reads CSV rows (a table); '{tmp_path / 'digit.png'}' is an image (PNG)" in message(
+        TABLE, tmp_path / "digit.png")
+    images = {"reads": "images", "inputs": [{"name": "inputs", "shape": [None, 4, 4, 1], "dtype": "uint8"}]}
+    assert "as an image: it is a text file" in message(images, tmp_path / "case.csv")
+
+    rows = read(TABLE, [written("bom.csv", "RM,CHAS,MEDV\n6.5,1,24\n", "utf-8-sig")], [])
+    assert (tmp_path / "bom.csv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    assert list(rows.inputs["CHAS"]) == ["1"] and rows.targets == [24.0]
+    assert next(csv_records(tmp_path / "bom.csv", "data.path")) == (1, ["RM", "CHAS", "MEDV"])  # training reads it so too
+    series = read(SERIES, [written("days.csv", "Date,Temp\n1,20\n2,21\n3,22\n4,23\n", "utf-8-sig")], [])
+    assert series.targets == [23.0, None] and series.inputs["inputs"].shape == (2, 3, 1)
+    assert "'Temp' holds '1e39', beyond the range" in message(SERIES, written("hot.csv", "Temp\n1\n1e39\n3\n"))
+    text = {"reads": "text", "inputs": [{"name": "inputs", "shape": [None], "dtype": "string"}], "source": {}}
+    assert list(read(text, [written("bom.txt", "first\nsecond\n", "utf-8-sig")], []).inputs["inputs"]) == ["first", "second"]
+
+
+def test_arrays_must_hold_numbers_of_the_input_dtype(mnist_case, series_case, tmp_path):
+    mnist, _ = mnist_case
+    series_run, _ = series_case
+    np.save(tmp_path / "bool.npy", np.ones((2, 28, 28), bool))
+    assert "holds bool values; the model takes integers 0-255 (pixels)" in refused(str(mnist), str(tmp_path / "bool.npy"))
+    np.save(tmp_path / "huge.npy", np.full((2, WINDOW, 1), 1e39))  # float64: finite; float32: infinite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's "overflow encountered in cast" is a failure here
+        assert "beyond the range of the model's float32 input" in refused(str(series_run), str(tmp_path / "huge.npy"))
+
+
+def test_outputs_that_are_not_finite_are_refused_not_printed(pima_case, tmp_path):
+    """3e38 is a float32, but standardised it overflows inside the model: refused, naming the
+    rows, rather than NaN in the table or (invalid) in the JSON."""
+    pima, (rows,) = pima_case
+    features = Path(rows).read_text().splitlines()[0].split(",")[:-1]
+    edge = tmp_path / "edge.csv"
+    edge.write_text(",".join(features) + "\n" + ",".join(["3e38", "-3e38"] * 4) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert f"the model's output for 1 input is not a finite number (first: {edge}, line 2)" in refused(
+            str(pima), str(edge), "--json")
+
+
+# --- the model: damaged, or not what its metadata says -------------------------------------
+
+def metadata_lies():
+    """What is changed in the mnist model's metadata -> words of the one message. The first
+    ones `metadata.check` finds alone; the last four only the model's own signature shows."""
+    def change(**values):
+        return lambda meta: meta.update(values)
+
+    def change_input(**values):
+        return lambda meta: meta["inputs"][0].update(values)
+
+    checked = {
+        "no reads": (lambda meta: meta.pop("reads"), "'reads' is missing"),
+        "no inputs": (change(inputs=None), "'inputs' is missing"),
+        "empty inputs": (change(inputs=[]), "'inputs' is [], not a list"),
+        "no dtype": (lambda meta: meta["inputs"][0].pop("dtype"), "input 1's dtype is missing"),
+        "bogus dtype": (change_input(dtype="bogus"), 'input 1\'s dtype is "bogus"'),
+        "shape in words": (change_input(shape="28x28"), 'input 1\'s shape is "28x28"'),
+        "flat shape": (change_input(shape=[None, 784]), "has shape [null, 784], where a model that reads images takes 3 axes"),
+        "classes a string": (change(classes="0123456789"), "'classes' is \"0123456789\", not a list"),
+        "binary": (change(task="binary"), "'classes' names 10, which a binary model cannot have"),
+        "unknown task": (change(task="ranking"), "'task' is \"ranking\", none of binary"),
+    }
+    signature = {
+        "12 classes": (lambda meta: meta["classes"].extend(["10", "11"]),
+                       "the model returns 10 scores per example, where a multiclass model of 12 classes returns 12"),
+        "float pixels": (change_input(dtype="float32"), "input 'inputs' is float32 in the metadata, uint8 in the model"),
+        "colour": (change_input(shape=[None, 32, 32, 3]),
+                   "input 'inputs' has shape [null, 32, 32, 3] in the metadata, [null, 28, 28, 1] in the model"),
+        "renamed": (change_input(name="x"), "the metadata names the inputs x; the model takes inputs"),
+    }
+    return checked, signature
+
+
+def mnist_copies(alone) -> dict:
+    """The mnist exports `alone` copied: the SavedModel folder, the .onnx and .tflite files."""
+    copies = [Path(c) for c in alone["mnist"][1]]
+    return {"savedmodel": next(c for c in copies if (c / "saved_model.pb").is_file()),
+            "onnx": next(c for c in copies if c.parent.name == "file" and c.suffix == ".onnx"),
+            "litert": next(c for c in copies if c.parent.name == "file" and c.parent.parent.name == "litert")}
+
+
+def test_metadata_that_does_not_fit_its_model_is_one_message(alone, mnist_case, tmp_path):
+    """Beside a SavedModel, and inside an .onnx and a .tflite file: edited metadata is refused
+    when opened, before an input is read - never a KeyError, a TensorFlow error or a
+    confident answer of a model it does not describe."""
+    import onnx
+
+    from dlrecipes.export import FORMATS
+
+    _, (digit, *_) = mnist_case
+    copies = mnist_copies(alone)
+    saved = tmp_path / "1"
+    shutil.copytree(copies["savedmodel"], saved)
+    original = json.loads((saved / "metadata.json").read_text())
+    checked, signature = metadata_lies()
+    for lie, (change, words) in {**checked, **signature}.items():
+        meta = json.loads(json.dumps(original))
+        change(meta)
+        (saved / "metadata.json").write_text(json.dumps(meta))
+        shown = refused(str(saved), digit)
+        assert "the export's metadata is damaged or does not match the model: " in shown and words in shown, (lie, shown)
+        assert str(saved / "metadata.json") in shown  # where: the file to look at
+    (saved / "metadata.json").write_text(json.dumps({**original, "dlrecipes_export": 2}))
+    assert "schema 2, written by a newer dlrecipes" in refused(str(saved), digit)
+
+    for fmt, model_file in (("onnx", copies["onnx"]), ("litert", copies["litert"])):
+        for lie, (change, words) in signature.items():
+            meta = json.loads(json.dumps(original))
+            change(meta)
+            edited = tmp_path / fmt / lie.replace(" ", "-") / model_file.name
+            edited.parent.mkdir(parents=True)
+            shutil.copy(model_file, edited)
+            if fmt == "onnx":  # onnx's embed adds an entry; the first one is read
+                model = onnx.load(str(edited))
+                next(e for e in model.metadata_props if e.key == "dlrecipes").value = json.dumps(meta)
+                onnx.save(model, str(edited))
+            else:
+                FORMATS[fmt].embed(edited, json.dumps(meta))
+            shown = refused(str(edited), digit)
+            assert "does not match the model" in shown and words in shown, (fmt, lie, shown)
+
+
+def test_damaged_model_files_say_so(alone, mnist_case, tmp_path):
+    _, (digit, *_) = mnist_case
+    copies = mnist_copies(alone)
+    cut = shutil.copytree(copies["savedmodel"], tmp_path / "cut")
+    (cut / "saved_model.pb").write_bytes((cut / "saved_model.pb").read_bytes()[:1000])
+    emptied = shutil.copytree(copies["savedmodel"], tmp_path / "emptied")
+    for data in (emptied / "variables").glob("variables.data-*"):
+        data.write_bytes(b"")
+    for folder in (cut, emptied):
+        assert f"'{folder}' is not a complete SavedModel" in refused(str(folder), digit)
+
+    for fmt, suffix in (("litert", ".tflite"), ("onnx", ".onnx")):
+        whole = copies[fmt].read_bytes()
+        for name, content in {"half": whole[:len(whole) // 2], "empty": b"", "junk": b"\x00junk" * 500}.items():
+            damaged = tmp_path / f"{name}{suffix}"
+            damaged.write_bytes(content)
+            shown = refused(str(damaged), digit)
+            assert f"is not a complete {'LiteRT' if fmt == 'litert' else 'ONNX'} model" in shown, (name, shown)
+            assert "carries no dlrecipes metadata" not in shown
+
+
+def test_a_runs_own_model_keras_predicts_as_the_run(mnist_case):
+    run, files = mnist_case
+    assert predicted(str(run / "model.keras"), *files[:2]) == predicted(str(run), *files[:2])
+
+
+def test_paths_are_checked_before_the_model_and_top_is_for_classifiers(series_case, tmp_path):
+    assert "no such file" in refused("no-such-run", str(tmp_path / "nope.png"))  # not "no run": the model never loads
+    assert "nothing to predict on" in refused("no-such-run")
+    run, (series,) = series_case
+    assert not predicted(str(run), series)["notes"]
+    assert predicted(str(run), series, "--top", "2")["notes"] == [
+        "--top is for classifiers; this regression model predicts values, all of them shown"]

@@ -48,13 +48,14 @@ def csv_records(path: Path, where: str):
     What the csv module cannot read becomes a RecipeError naming the file and the line: a
     cell over `csv.field_size_limit()` characters (most often an opening quote never closed,
     which reads the rest of the file as one cell), or bytes that are not UTF-8. The line is
-    counted by the reader, so blank lines and quoted line breaks keep the numbers right.
+    counted by the reader, so blank lines and quoted line breaks keep the numbers right. A
+    byte-order mark (Excel's "CSV UTF-8" starts the file with one) is no part of the first cell.
     """
     import csv
 
     line = 1
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             while True:
                 line = reader.line_num + 1

@@ -103,7 +103,7 @@ class TextSource:
         if self._path.is_dir():
             return self._folder_rows()
         try:
-            with open(self._path, encoding="utf-8", newline="") as f:
+            with open(self._path, encoding="utf-8-sig", newline="") as f:  # -sig: a byte-order mark is no label
                 lines = f.read().splitlines()
         except (UnicodeDecodeError, IsADirectoryError) as err:
             raise RecipeError(
@@ -150,7 +150,7 @@ class TextSource:
                 raise RecipeError(f"class folder {folders[name]} has no text files.", where="data.path")
             for file in files:
                 try:
-                    texts.append(file.read_text(encoding="utf-8"))
+                    texts.append(file.read_text(encoding="utf-8-sig"))
                 except UnicodeDecodeError:
                     raise RecipeError(f"{file} is not UTF-8 text.", where=str(file)) from None
                 labels.append(class_id)

@@ -9,13 +9,27 @@ module; `export/__init__.py` imports every module of the package.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
 
 from dlrecipes.errors import RecipeError
 
-# name -> numpy arrays in, numpy arrays out; keyed by the metadata's input and output names.
-Engine = Callable[[dict], dict]
+
+@dataclass
+class Engine:
+    """A model opened for `predict`: called with numpy arrays keyed by the metadata's input
+    names, it returns numpy arrays keyed by output name. `inputs` (name -> (shape, dtype))
+    and `outputs` (name -> shape) are what the model itself declares, None for a dimension it
+    leaves open ("string" for text dtypes); None where the runtime does not say. `predict`
+    checks the export's metadata against them before it reads any input."""
+
+    call: Callable[[dict], dict]
+    inputs: dict[str, tuple[tuple, str]] | None = None
+    outputs: dict[str, tuple] | None = None
+
+    def __call__(self, inputs: dict) -> dict:
+        return self.call(inputs)
 
 
 class Format:

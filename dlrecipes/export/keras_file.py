@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from dlrecipes.errors import RecipeError, shown_path
-from dlrecipes.export.formats import Format, register_format
+from dlrecipes.export.formats import Engine, Format, register_format
 from dlrecipes.export.metadata import EMBEDDED_KEY
 
 EMBEDDED_ENTRY = f"{EMBEDDED_KEY}.json"
@@ -73,7 +73,9 @@ class KerasFile(Format):
             outputs = model({name: tf.constant(value) for name, value in inputs.items()}, training=False)
             return {name: np.asarray(value) for name, value in outputs.items()}
 
-        return engine
+        declared = {t.name: (tuple(t.shape), str(t.dtype)) for t in model.inputs}
+        returned = {name: tuple(t.shape) for name, t in model.output.items()} if isinstance(model.output, dict) else None
+        return Engine(engine, declared, returned)
 
 
 def with_preprocessing(served):

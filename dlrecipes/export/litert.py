@@ -42,7 +42,7 @@ from pathlib import Path
 
 from dlrecipes import interrupts
 from dlrecipes.errors import EXIT_FAILURE, RecipeError, shown_path
-from dlrecipes.export.formats import Format, register_format
+from dlrecipes.export.formats import Engine, Format, register_format
 from dlrecipes.export.metadata import EMBEDDED_KEY
 
 SIGNATURE = "serving_default"
@@ -107,8 +107,11 @@ class LiteRT(Format):
         model.metadata.append(entry)
         model_file.write_bytes(bytes(fb.convert_object_to_bytearray(model)))
 
-    def embedded(self, model_file: Path) -> str | None:
-        return embedded_metadata(model_file.read_bytes())
+    def embedded(self, model_file: Path) -> bytes | None:
+        try:
+            return embedded_metadata(model_file.read_bytes())
+        except ValueError as error:
+            raise not_complete(model_file, str(error)) from None
 
     def open(self, path: Path):
         import numpy as np
@@ -119,9 +122,9 @@ class LiteRT(Format):
                 interpreter = Interpreter(model_path=str(path))
                 runner = interpreter.get_signature_runner(SIGNATURE)
         except (ValueError, RuntimeError) as error:
-            raise RecipeError(f"'{shown_path(str(path))}' does not load as a LiteRT model ({error}).",
-                              where=str(path), fix="export the run again (`dlrecipes export RUN --format litert`)") from None
-        dtypes = {name: d["dtype"] for name, d in runner.get_input_details().items()}
+            raise not_complete(path, f"the interpreter cannot load it: {error}") from None
+        details = runner.get_input_details()
+        dtypes = {name: d["dtype"] for name, d in details.items()}
 
         def fed(value, dtype):
             if dtype is np.bytes_:  # a table's category column: UTF-8 bytes, as TensorFlow's strings
@@ -139,16 +142,28 @@ class LiteRT(Format):
             with _quiet():
                 return {name: np.array(value) for name, value in runner(**feed).items()}
 
-        return engine
+        def declared(detail) -> tuple:
+            shape = tuple(None if d < 0 else int(d) for d in detail["shape_signature"])
+            return shape, "string" if detail["dtype"] is np.bytes_ else np.dtype(detail["dtype"]).name
+
+        return Engine(engine, {name: declared(d) for name, d in details.items()},
+                      {name: declared(d)[0] for name, d in runner.get_output_details().items()})
 
 
-def embedded_metadata(content: bytes) -> str | None:
-    """The text stored under EMBEDDED_KEY in a .tflite file's metadata list, read from the
-    flatbuffer without building an interpreter (nor importing TensorFlow)."""
+def not_complete(path: Path, why: str) -> RecipeError:
+    return RecipeError(f"'{shown_path(str(path))}' is not a complete LiteRT model ({why}).", where=str(path),
+                       fix="copy the file again, or export the run again (`dlrecipes export RUN --format litert`)")
+
+
+def embedded_metadata(content: bytes) -> bytes | None:
+    """The JSON bytes stored under EMBEDDED_KEY in a .tflite file's metadata list, read from
+    the flatbuffer without building an interpreter (nor importing TensorFlow); None when the
+    list has no such entry. A ValueError says why `content` is no (complete) .tflite file."""
     from ai_edge_litert import schema_py_generated as schema
 
     if content[4:8] != FILE_IDENTIFIER:
-        return None
+        raise ValueError("the file is empty" if not content else
+                         f"it does not carry the identifier {FILE_IDENTIFIER.decode()} every .tflite file carries")
     try:
         model = schema.Model.GetRootAs(content, 0)
         for i in range(model.MetadataLength()):
@@ -157,10 +172,12 @@ def embedded_metadata(content: bytes) -> str | None:
                 continue
             buffer = model.Buffers(entry.Buffer())
             if buffer.Offset() > 1:  # data past the flatbuffer (files over 2 GB)
-                return content[buffer.Offset():buffer.Offset() + buffer.Size()].decode("utf-8")
-            return buffer.DataAsNumpy().tobytes().decode("utf-8")
-    except (struct.error, IndexError, ValueError, UnicodeDecodeError, AttributeError):
-        return None  # not a flatbuffer, or a damaged one: "carries no metadata"
+                if buffer.Offset() + buffer.Size() > len(content):
+                    raise ValueError("the file ends before its metadata")
+                return content[buffer.Offset():buffer.Offset() + buffer.Size()]
+            return buffer.DataAsNumpy().tobytes()
+    except (struct.error, IndexError, AttributeError, TypeError) as error:
+        raise ValueError("the file is cut short or damaged") from error
     return None
 
 

@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 from dlrecipes.errors import EXIT_FAILURE, RecipeError, shown_path
-from dlrecipes.export.formats import Format, register_format
+from dlrecipes.export.formats import Engine, Format, register_format
 from dlrecipes.export.metadata import EMBEDDED_KEY
 
 # Keras layers whose TensorFlow ops tf2onnx cannot turn into ONNX ones, and why.
@@ -81,9 +81,13 @@ class Onnx(Format):
 
         try:
             model = onnx.load(str(model_file), load_external_data=False)
+            if not model.graph.node:  # an empty file parses as an empty model
+                raise ValueError("it holds no graph" if model_file.stat().st_size else "the file is empty")
         except (OSError, DecodeError, ValueError) as error:
-            raise RecipeError(f"'{shown_path(str(model_file))}' is not an ONNX model ({error}).", where=str(model_file),
-                              fix="give a .onnx file written by `dlrecipes export RUN --format onnx`") from None
+            raise RecipeError(f"'{shown_path(str(model_file))}' is not a complete ONNX model ({error}).",
+                              where=str(model_file),
+                              fix="copy the file again, or export the run again (`dlrecipes export RUN --format onnx`)"
+                              ) from None
         return next((entry.value for entry in model.metadata_props if entry.key == EMBEDDED_KEY), None)
 
     def open(self, path: Path):
@@ -110,7 +114,12 @@ class Onnx(Format):
             results = session.run(outputs, {name: fed(name, value) for name, value in inputs.items()})
             return dict(zip(outputs, results))
 
-        return engine
+        def shape(dims) -> tuple:  # a named dimension ("batch", tf2onnx's "unk__31") is an open one
+            return tuple(d if isinstance(d, int) else None for d in dims)
+
+        types = {**NUMPY_TYPES, "tensor(string)": "string"}
+        return Engine(engine, {i.name: (shape(i.shape), types.get(i.type, i.type)) for i in session.get_inputs()},
+                      {o.name: shape(o.shape) for o in session.get_outputs()})
 
 
 def convert(served):

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from dlrecipes.errors import RecipeError, cut, shown_path
-from dlrecipes.export.formats import Format, register_format
+from dlrecipes.export.formats import Engine, Format, register_format
 
 SIGNATURE = "serving_default"
 MAX_VERSION = 2**63 - 1  # TF Serving parses version folders as int64; a larger name is no version to it
@@ -102,9 +102,23 @@ class SavedModel(Format):
     def open(self, path: Path):
         import tensorflow as tf
 
-        serve = tf.saved_model.load(str(path)).signatures[SIGNATURE]
+        try:
+            signatures = tf.saved_model.load(str(path)).signatures
+        except Exception as error:  # noqa: BLE001 - a cut file is an OSError, DecodeError, IndexError, tf.errors...
+            raise RecipeError(f"'{shown_path(str(path))}' is not a complete SavedModel: TensorFlow cannot load it "
+                              f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}).",
+                              where=str(path), fix="copy the whole version folder again, or export the run again "
+                                                   "(`dlrecipes export RUN --format savedmodel`)") from None
+        if SIGNATURE not in signatures:
+            raise RecipeError(f"'{shown_path(str(path))}' has no '{SIGNATURE}' signature, which every dlrecipes "
+                              f"SavedModel serves (it has: {', '.join(signatures) or 'none'}).", where=str(path),
+                              fix="export the run again (`dlrecipes export RUN --format savedmodel`)")
+        serve = signatures[SIGNATURE]
 
         def engine(inputs: dict) -> dict:
             return {name: value.numpy() for name, value in serve(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
-        return engine
+        declared = {name: (tuple(spec.shape.as_list()), spec.dtype.name)
+                    for name, spec in serve.structured_input_signature[1].items()}
+        returned = {name: tuple(spec.shape.as_list()) for name, spec in serve.structured_outputs.items()}
+        return Engine(engine, declared, returned)
