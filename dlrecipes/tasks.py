@@ -142,7 +142,9 @@ class Task:
     def serving_outputs(self, outputs, class_names: list[str]) -> dict:
         """Outputs a server returns besides the model's: `classes`, every class name ranked by
         its score (highest first), and `scores`, those scores. TensorFlow ops, so they are
-        part of the exported graph."""
+        part of the exported graph. Nothing for a task without classes."""
+        if not self.has_classes:
+            return {}
         import tensorflow as tf
 
         scores = self.class_scores(outputs)
@@ -150,6 +152,8 @@ class Task:
         return {"classes": tf.gather(tf.constant(class_names), ranked.indices), "scores": ranked.values}
 
     def serving_output_notes(self, class_names: list[str] | None) -> list[dict]:
+        if not self.has_classes:
+            return []
         n = len(class_names or [])
         return [{"name": "classes", "shape": [None, n], "dtype": "string",
                  "means": "every class name, ranked by score, highest first"},
@@ -350,12 +354,6 @@ class Regression(Task):
     def output_meaning(self, class_names: list[str] | None) -> str:
         return "the predicted value of each target, on the targets' own scale"
 
-    def serving_outputs(self, outputs, class_names) -> dict:
-        return {}
-
-    def serving_output_notes(self, class_names) -> list[dict]:
-        return []
-
 
 class Adversarial(Task):
     """A GAN: the discriminator is a binary classifier of real vs generated images, so it
@@ -414,12 +412,6 @@ class Adversarial(Task):
 
     def output_meaning(self, class_names: list[str] | None) -> str:
         return "generated images, pixels in [0, 1]"
-
-    def serving_outputs(self, outputs, class_names) -> dict:
-        return {}
-
-    def serving_output_notes(self, class_names) -> list[dict]:
-        return []
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (Binary(), Multiclass(), Multilabel(), Regression(), Adversarial())}
