@@ -122,10 +122,7 @@ def silenced_stderr():
             os.dup2(sink.fileno(), 2)
         yield
     finally:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        _restore_stderr(saved)
 
 
 @contextlib.contextmanager
@@ -142,13 +139,19 @@ def filtered_stderr():
         os.dup2(caught.fileno(), 2)
         yield
     finally:
-        with contextlib.suppress(AttributeError, OSError, ValueError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        _restore_stderr(saved)
         caught.seek(0)
         _write_all(2, without_noise(caught.read()))
         caught.close()
+
+
+def _restore_stderr(saved: int) -> None:
+    """Descriptor 2 back to `saved` (a copy made by os.dup(2)), once what Python buffered
+    for the redirected one has gone there."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
 
 
 def _start_capture():
