@@ -76,14 +76,19 @@ def invoke(*args: str):
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """One small, real mnist-dnn training shared by the tests that need a finished run."""
+def train_run(tmp_path_factory, *args: str) -> Path:
+    """`dlrecipes train ARGS` into a runs folder of its own; the one run it made."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    result = invoke("train", "mnist-dnn", "--epochs", "2", *SMALL, "--runs-dir", str(runs_dir))
+    result = invoke("train", *args, "--runs-dir", str(runs_dir))
     assert result.returncode == 0, result.stderr
     (run,) = list(runs_dir.iterdir())
     return run
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One small, real mnist-dnn training shared by the tests that need a finished run."""
+    return train_run(tmp_path_factory, "mnist-dnn", "--epochs", "2", *SMALL)
 
 
 def recipes_with_data() -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, invoke
+from conftest import REPO, invoke, train_run as _train
 
 QUANTIZATIONS = (None, "float16", "int8")
 DATA_DIR = os.environ["DLRECIPES_DATA_DIR"]  # the recipes' data files (conftest); a test may hide them
@@ -48,14 +48,6 @@ FRESH_PROCESS = textwrap.dedent(
     print(json.dumps(results))
     """
 )
-
-
-def _train(tmp_path_factory, recipe: str, *overrides: str) -> Path:
-    runs_dir = tmp_path_factory.mktemp("runs")
-    result = invoke("train", recipe, *overrides, "--runs-dir", str(runs_dir))
-    assert result.returncode == 0, result.stderr
-    (run,) = list(runs_dir.iterdir())
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -19,20 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, invoke
+from conftest import REPO, invoke, train_run as trained
 
 RAW = Path(os.environ["DLRECIPES_DATA_DIR"])
 PIMA = RAW / "pima_indians_diabetes" / "pima-indians-diabetes.csv"
 TEMPERATURES = RAW / "daily_min_temperatures" / "daily-min-temperatures.csv"
 WINDOW = 10  # the series run's window: shorter than the recipe's 30, for a faster LSTM
-
-
-def trained(tmp_path_factory, *args) -> Path:
-    runs_dir = tmp_path_factory.mktemp("runs")
-    result = invoke("train", *args, "--runs-dir", str(runs_dir))
-    assert result.returncode == 0, result.stderr
-    (run,) = list(runs_dir.iterdir())
-    return run
 
 
 @pytest.fixture(scope="module")

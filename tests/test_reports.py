@@ -8,18 +8,10 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import SMALL, invoke
+from conftest import SMALL, invoke, train_run as trained
 from dlrecipes import reports
 from test_data_claims import multi_hot_npz, recipe_file, refused
 from test_survival import temporary_files, tmpfs
-
-
-def trained(tmp_path_factory, *args: str):
-    runs = tmp_path_factory.mktemp("runs")
-    result = invoke("train", *args, "--runs-dir", str(runs))
-    assert result.returncode == 0, result.stderr
-    (run,) = list(runs.iterdir())
-    return run
 
 
 @pytest.fixture(scope="module")
